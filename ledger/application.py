@@ -1,0 +1,291 @@
+"""The Ledger: an eventsourcing Application that records every input once.
+
+``submit(batch)`` handles a bounded batch of submissions and saves everything
+it decided (facts, rule-aggregate events, rejections) in ONE transaction.
+Re-sending a batch is safe: the fast path assumes every record is new and
+lets the store's uniqueness of (aggregate, version) catch a re-send; if it
+does, the whole batch is discarded and redone record by record against the
+store, so nothing is counted twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, Transcoder
+
+from ledger.aggregates import FACT_TOPIC, Fact, FundAccount, Rejection, RuleViolation, fact_id
+from ledger.handlers import HANDLERS
+from ledger.records import Record, RecordError, parse_line
+from ledger.transcoder import OrjsonTranscoder
+from ledger.unit_of_work import AggregateCache, UnitOfWork
+
+BATCH_RECORDS_MAX = 10_000
+RAW_KEPT_BYTES_MAX = 256 * 1024
+NOTIFICATIONS_PAGE = 1_000
+
+
+@dataclass(slots=True)
+class Submission:
+    """One input line, parsed or not, on its way into the ledger."""
+
+    line: int | None
+    source: str | None
+    raw: str | None
+    record: Record | None = None
+    error: RecordError | None = None
+    replay_of: UUID | None = None
+
+    @classmethod
+    def from_text(cls, text: str, *, line: int | None = None, source: str | None = None) -> Submission:
+        try:
+            return cls(line=line, source=source, raw=text, record=parse_line(text))
+        except RecordError as e:
+            return cls(line=line, source=source, raw=text, error=e)
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: str  # accepted | duplicate | rejected
+    line: int | None
+    type: str | None
+    id: str | None
+    reason: str | None = None
+    detail: str | None = None
+    field: str | None = None
+    new_rejection: bool = False
+
+
+@dataclass
+class BatchResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    last_position: int | None = None
+    slow_path: bool = False
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for o in self.outcomes:
+            key = o.status if o.status != "rejected" else f"rejected:{o.reason}"
+            out[key] = out.get(key, 0) + 1
+        return out
+
+
+def _raw_key(raw: str | None) -> str:
+    return "raw:" + hashlib.sha256((raw or "").encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+class Ledger(Application[UUID]):
+    name = "Ledger"  # environment prefix LEDGER_ keeps its table apart from other apps'
+
+    def __init__(self, env: dict[str, str] | None = None, *, cache_max: int = 200_000) -> None:
+        super().__init__(env=env)
+        self._cache = AggregateCache(cache_max)
+        self._suspect_resend = False
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    # ---- writing -------------------------------------------------------
+
+    def submit(self, batch: Sequence[Submission]) -> BatchResult:
+        if len(batch) > BATCH_RECORDS_MAX:
+            raise ValueError(f"batch of {len(batch)} exceeds {BATCH_RECORDS_MAX} records")
+        if not batch:
+            return BatchResult()
+        if not self._suspect_resend:
+            try:
+                return self._run(batch, careful=False)
+            except IntegrityError:
+                # Something in this batch is already stored: a re-send, or a
+                # record repeated in an earlier batch. Forget what the failed
+                # attempt did and redo the batch against the store.
+                self._cache.clear()
+        result = self._run(batch, careful=True)
+        self._suspect_resend = any(o.status == "duplicate" for o in result.outcomes)
+        result.slow_path = True
+        return result
+
+    def _run(self, batch: Sequence[Submission], *, careful: bool) -> BatchResult:
+        uow = UnitOfWork(self.repository, self._cache)
+        now = datetime.now(timezone.utc)
+        seen: dict[tuple[str, str], str] = {}
+        rejections_made: set[UUID] = set()
+        outcomes: list[Outcome] = []
+        for sub in batch:
+            outcomes.append(self._one(uow, sub, now, seen, rejections_made, careful))
+        if uow.events:
+            recordings = self.events.put(uow.events)
+            last = recordings[-1].notification.id if recordings else None
+        else:
+            last = None
+        uow.commit_to(self._cache)
+        return BatchResult(outcomes=outcomes, last_position=last)
+
+    def _one(
+        self,
+        uow: UnitOfWork,
+        sub: Submission,
+        now: datetime,
+        seen: dict[tuple[str, str], str],
+        rejections_made: set[UUID],
+        careful: bool,
+    ) -> Outcome:
+        if sub.error is not None:
+            e = sub.error
+            return self._reject(uow, sub, now, e.reason, e.detail, e.field, e.type, e.id, _raw_key(sub.raw), rejections_made, careful)
+        rec = sub.record
+        if rec is None:
+            raise ValueError("a submission carries a record or an error")
+        digest = rec.digest()
+        key = (rec.type, rec.id)
+        prior = seen.get(key)
+        if prior is None and careful:
+            prior = self._stored_digest(rec.type, rec.id)
+        if prior is not None:
+            if prior == digest:
+                self._resolve_replayed(uow, sub, "duplicate")
+                return Outcome("duplicate", sub.line, rec.type, rec.id)
+            return self._reject(
+                uow, sub, now, "conflict",
+                f"{rec.type} {rec.id} was already accepted with different content",
+                None, rec.type, rec.id, f"conflict:{rec.type}:{rec.id}:{digest}", rejections_made, careful,
+            )
+        try:
+            pack = HANDLERS[rec.type](uow, rec)
+        except RuleViolation as v:
+            uow.discard_record()
+            return self._reject(
+                uow, sub, now, v.reason, v.detail, v.field, rec.type, rec.id,
+                f"{v.reason}:{rec.type}:{rec.id}:{digest}", rejections_made, careful,
+            )
+        uow.events.append(
+            Fact.Recorded(
+                originator_topic=FACT_TOPIC,
+                originator_id=fact_id(rec.type, rec.id),
+                originator_version=1,
+                timestamp=now,
+                record_type=rec.type,
+                record_id=rec.id,
+                digest=digest,
+                record=rec.canonical(),
+                pack=pack,
+                line=sub.line,
+                source=sub.source,
+            )
+        )
+        uow.collect()
+        seen[key] = digest
+        self._resolve_replayed(uow, sub, "accepted")
+        return Outcome("accepted", sub.line, rec.type, rec.id)
+
+    def _reject(
+        self,
+        uow: UnitOfWork,
+        sub: Submission,
+        now: datetime,
+        reason: str,
+        detail: str,
+        field_: str | None,
+        rtype: str | None,
+        rid: str | None,
+        key: str,
+        rejections_made: set[UUID],
+        careful: bool,
+    ) -> Outcome:
+        outcome = Outcome("rejected", sub.line, rtype, rid, reason, detail, field_)
+        if sub.replay_of is not None:
+            old = uow.get(Rejection, sub.replay_of)
+            if old is None:
+                raise ValueError(f"replay of unknown rejection {sub.replay_of}")
+            old.retried(reason=reason, detail=detail)
+            uow.collect()
+            return outcome
+        rej_id = Rejection.create_id(key)
+        if rej_id in rejections_made:
+            return outcome
+        if careful and uow.get(Rejection, rej_id) is not None:
+            uow.collect()
+            rejections_made.add(rej_id)
+            return outcome
+        raw = sub.raw
+        if raw is not None and len(raw) > RAW_KEPT_BYTES_MAX:
+            raw = None  # too long to keep for replay; the reason and line still are
+        uow.add(
+            Rejection(
+                key=key, reason=reason, detail=detail, field=field_, record_type=rtype,
+                record_id=rid, line=sub.line, source=sub.source, raw=raw,
+            )
+        )
+        uow.collect()
+        rejections_made.add(rej_id)
+        outcome.new_rejection = True
+        return outcome
+
+    def _resolve_replayed(self, uow: UnitOfWork, sub: Submission, outcome: str) -> None:
+        if sub.replay_of is None:
+            return
+        old = uow.get(Rejection, sub.replay_of)
+        if old is None:
+            raise ValueError(f"replay of unknown rejection {sub.replay_of}")
+        if not old.resolved:
+            old.resolve(outcome=outcome)
+        uow.collect()
+
+    def _stored_digest(self, record_type: str, record_id: str) -> str | None:
+        rows = self.recorder.select_events(fact_id(record_type, record_id), limit=1)
+        if not rows:
+            return None
+        return self.mapper.transcoder.decode(rows[0].state)["digest"]
+
+    # ---- reading (the ledger's own log; projections build richer views) ----
+
+    def notifications(self, topics: Sequence[str], start: int = 1, page: int = NOTIFICATIONS_PAGE) -> Iterator[Any]:
+        if not 1 <= page <= 10_000:
+            raise ValueError("page size must be within 1..10000")
+        position = start
+        while True:
+            rows = self.recorder.select_notifications(start=position, limit=page, topics=topics)
+            if not rows:
+                return
+            yield from rows
+            position = rows[-1].id + 1
+
+    def open_rejections(self) -> list[Rejection]:
+        topic = f"{Rejection.__module__}:{Rejection.__qualname__}.Rejected"
+        out = []
+        for n in self.notifications([topic]):
+            rej = self.repository.get(n.originator_id)
+            if not rej.resolved:
+                out.append(rej)
+        return out
+
+    def all_rejections(self) -> list[Rejection]:
+        topic = f"{Rejection.__module__}:{Rejection.__qualname__}.Rejected"
+        return [self.repository.get(n.originator_id) for n in self.notifications([topic])]
+
+    def replay_rejections(self, batch_size: int = 1_000) -> BatchResult:
+        """Re-submit every open rejection that kept its raw text."""
+        total = BatchResult()
+        pending: list[Submission] = []
+        for rej in self.open_rejections():
+            if rej.raw is None:
+                continue
+            sub = Submission.from_text(rej.raw, line=rej.line, source=rej.source)
+            sub.replay_of = rej.id
+            pending.append(sub)
+            if len(pending) >= batch_size:
+                total.outcomes.extend(self.submit(pending).outcomes)
+                pending = []
+        if pending:
+            total.outcomes.extend(self.submit(pending).outcomes)
+        return total
+
+    def fund_accounts(self) -> list[FundAccount]:
+        topic = f"{FundAccount.__module__}:{FundAccount.__qualname__}.Opened"
+        return [self.repository.get(n.originator_id) for n in self.notifications([topic])]
