@@ -6,12 +6,24 @@ alert true — or adds evidence to one already true — it returns an
 ``AlertDraft``. The engine keeps one alert per (kind, subject) and stores a
 change only when the draft differs from what is stored, so re-running a
 detector over the same feed raises nothing new.
+
+Rules every detector keeps (the engine and the alert store rely on them):
+
+- ``observe`` is a pure function of the items seen so far, in order: no wall
+  clock, no randomness, no iteration over unordered sets into evidence.
+  Replaying the feed from position 0 rebuilds exactly the same state.
+- ``raised_at`` is the ``at`` of the record that made the draft (data time).
+- Evidence and subject values are JSON-native (str, int, float, bool, None,
+  lists, dicts with str keys); at most ``EVIDENCE_ITEMS_MAX`` evidence items.
+- State is bounded (``Bounded``), so a year of records does not grow memory
+  without limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from projections.feed import Item
@@ -47,6 +59,10 @@ class AlertDraft:
     def key(self) -> str:
         return alert_key(self.kind, self.subject)
 
+    def content(self) -> tuple[Any, ...]:
+        """What makes two drafts of one alert the same (the store compares this)."""
+        return (self.severity, self.evidence, self.score, self.policy)
+
 
 def alert_key(kind: str, subject: dict[str, str]) -> str:
     return kind + "|" + "|".join(f"{k}={subject[k]}" for k in sorted(subject))
@@ -60,9 +76,24 @@ class Detector(Protocol):
     def observe(self, item: Item) -> Iterable[AlertDraft]: ...
 
 
+def severity_max(*levels: str) -> str:
+    """The most severe of the given levels (``low`` when none)."""
+    return max(levels, key=SEVERITIES.index, default="low")
+
+
+def parse_ts(text: str) -> float:
+    """An RFC 3339 timestamp with offset (canonical records carry these) as epoch seconds."""
+    return datetime.fromisoformat(text).timestamp()
+
+
 @dataclass
 class Bounded:
-    """A helper for bounded per-key state: evicts the oldest key past ``maxsize``."""
+    """A helper for bounded per-key state: evicts the oldest key past ``maxsize``.
+
+    "Oldest" is insertion order, or least recently ``touch``-ed when the
+    caller touches keys it uses. Eviction depends only on the sequence of
+    calls, so a replay evicts the same keys (determinism).
+    """
 
     maxsize: int
     items: dict[Any, Any] = field(default_factory=dict)
@@ -79,8 +110,82 @@ class Bounded:
                 self.items.pop(next(iter(self.items)))
         return v
 
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.items.pop(key, None)
+        self.items[key] = value
+        if len(self.items) > self.maxsize:
+            self.items.pop(next(iter(self.items)))
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.items[key]
+
+    def touch(self, key: Any) -> None:
+        """Mark ``key`` as recently used (moves it last in eviction order)."""
+        v = self.items.pop(key, None)
+        if v is not None:
+            self.items[key] = v
+
+    def pop(self, key: Any, default: Any = None) -> Any:
+        return self.items.pop(key, default)
+
+    def values(self) -> Iterator[Any]:
+        return iter(self.items.values())
+
     def __contains__(self, key: Any) -> bool:
         return key in self.items
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+@dataclass
+class ContentMemo:
+    """Remembers the last content emitted per alert key, to emit only changes.
+
+    ``changed(draft)`` is True (and remembers the draft) when the draft's
+    content differs from the last one emitted for its key. Bounded: a key
+    evicted and later re-emitted costs one redundant draft, which the alert
+    store then recognises as unchanged.
+    """
+
+    maxsize: int = 1_000_000
+    _last: Bounded = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._last = Bounded(self.maxsize)
+
+    def changed(self, draft: AlertDraft) -> bool:
+        content = draft.content()
+        key = draft.key
+        if self._last.get(key) == content:
+            return False
+        self._last[key] = content
+        return True
+
+
+def merge_drafts(drafts: Iterable[AlertDraft]) -> list[AlertDraft]:
+    """One draft per alert key, in order of first appearance: the LAST draft's
+    content with the FIRST draft's ``raised_at`` and ``position`` (when the
+    alert became true within this run of drafts)."""
+    first: dict[str, AlertDraft] = {}
+    last: dict[str, AlertDraft] = {}
+    for d in drafts:
+        k = d.key
+        if k not in first:
+            first[k] = d
+        last[k] = d
+    out = []
+    for k, f in first.items():
+        l = last[k]
+        if l is f or (l.raised_at == f.raised_at and l.position == f.position):
+            out.append(l)
+        else:
+            out.append(_replace_time(l, f.raised_at, f.position))
+    return out
+
+
+def _replace_time(d: AlertDraft, raised_at: str, position: int) -> AlertDraft:
+    return AlertDraft(
+        kind=d.kind, subject=d.subject, severity=d.severity, evidence=d.evidence, policy=d.policy,
+        raised_at=raised_at, position=position, detector=d.detector, score=d.score, summary=d.summary,
+    )

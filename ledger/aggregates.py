@@ -14,10 +14,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import orjson
+
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import StoredEvent
 
 from ledger.postings import Transaction, fund_account
 
@@ -70,6 +74,48 @@ class Fact(Aggregate):
 
 
 FACT_TOPIC = f"{Fact.__module__}:{Fact.__qualname__}"
+FACT_RECORDED_TOPIC = f"{Fact.__module__}:{Fact.__qualname__}.Recorded"
+
+
+@lru_cache(maxsize=65_536)
+def _cached_uuid5(name: str) -> UUID:
+    return uuid5(NS, name)
+
+
+def fact_stored_event(
+    record_type: str,
+    record_id: str,
+    digest: str,
+    record: dict[str, Any],
+    pack: str | None,
+    line: int | None,
+    source: str | None,
+    timestamp_iso: str,
+) -> StoredEvent:
+    """The stored form of ``Fact.Recorded``, built without the event object.
+
+    Ingest makes one of these per input record, so it skips the generic
+    mapper; ``Ledger.mapper.to_domain_event`` reads it back as a normal
+    ``Fact.Recorded`` (tests/ledger check the round trip)."""
+    state = orjson.dumps(
+        {
+            "timestamp": timestamp_iso,
+            "originator_topic": FACT_TOPIC,
+            "record_type": record_type,
+            "record_id": record_id,
+            "digest": digest,
+            "record": record,
+            "pack": pack,
+            "line": line,
+            "source": source,
+        }
+    )
+    return StoredEvent(
+        originator_id=fact_id(record_type, record_id),
+        originator_version=1,
+        topic=FACT_RECORDED_TOPIC,
+        state=state,
+    )
 
 
 class FundAccount(Aggregate):
@@ -77,7 +123,7 @@ class FundAccount(Aggregate):
 
     @staticmethod
     def create_id(fund_source: str, region: str) -> UUID:
-        return uuid5(NS, f"fund:{fund_source}:{region}")
+        return _cached_uuid5(f"fund:{fund_source}:{region}")
 
     @event("Opened")
     def __init__(self, fund_source: str, region: str) -> None:
@@ -124,7 +170,7 @@ class Claim(Aggregate):
 
     @staticmethod
     def create_id(claim_id: str) -> UUID:
-        return uuid5(NS, f"claim:{claim_id}")
+        return _cached_uuid5(f"claim:{claim_id}")
 
     @event("Filed")
     def __init__(
@@ -198,7 +244,7 @@ class Class(Aggregate):
 
     @staticmethod
     def create_id(class_id: str) -> UUID:
-        return uuid5(NS, f"class:{class_id}")
+        return _cached_uuid5(f"class:{class_id}")
 
     @event("Opened")
     def __init__(
@@ -235,7 +281,7 @@ class Institution(Aggregate):
 
     @staticmethod
     def create_id(institution_id: str) -> UUID:
-        return uuid5(NS, f"institution:{institution_id}")
+        return _cached_uuid5(f"institution:{institution_id}")
 
     @event("Listed")
     def __init__(self, institution_id: str, region: str, pack: str, status: str, venue_ids: list[str]) -> None:
@@ -258,7 +304,7 @@ class Project(Aggregate):
 
     @staticmethod
     def create_id(project_id: str) -> UUID:
-        return uuid5(NS, f"project:{project_id}")
+        return _cached_uuid5(f"project:{project_id}")
 
     @event("Listed")
     def __init__(self, project_id: str, region: str, pack: str) -> None:

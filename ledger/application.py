@@ -20,9 +20,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Transcoder
 
-from ledger.aggregates import FACT_TOPIC, Fact, FundAccount, Rejection, RuleViolation, fact_id
+from ledger.aggregates import FundAccount, Rejection, RuleViolation, fact_id, fact_stored_event
 from ledger.handlers import HANDLERS
-from ledger.records import Record, RecordError, parse_line
+from ledger.records import Record, RecordError, digest_of, parse_line
 from ledger.transcoder import OrjsonTranscoder
 from ledger.unit_of_work import AggregateCache, UnitOfWork
 
@@ -76,8 +76,12 @@ class BatchResult:
         return out
 
 
-def _raw_key(raw: str | None) -> str:
-    return "raw:" + hashlib.sha256((raw or "").encode("utf-8", "surrogatepass")).hexdigest()[:40]
+def _raw_key(sub: Submission) -> str:
+    """An unreadable line is known by its text and where it came from, so a
+    re-run of the same file finds the same rejection and two bad lines that
+    happen to read alike are still two rejections."""
+    digest = hashlib.sha256((sub.raw or "").encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"raw:{digest}:{sub.source}:{sub.line}"
 
 
 class Ledger(Application[UUID]):
@@ -112,18 +116,19 @@ class Ledger(Application[UUID]):
         return result
 
     def _run(self, batch: Sequence[Submission], *, careful: bool) -> BatchResult:
-        uow = UnitOfWork(self.repository, self._cache)
+        uow = UnitOfWork(self.repository, self._cache, self.mapper)
         now = datetime.now(timezone.utc)
+        now_iso = now.isoformat()
         seen: dict[tuple[str, str], str] = {}
         rejections_made: set[UUID] = set()
         outcomes: list[Outcome] = []
         for sub in batch:
-            outcomes.append(self._one(uow, sub, now, seen, rejections_made, careful))
-        if uow.events:
-            recordings = self.events.put(uow.events)
-            last = recordings[-1].notification.id if recordings else None
-        else:
-            last = None
+            outcomes.append(self._one(uow, sub, now_iso, seen, rejections_made, careful))
+        last = None
+        if uow.stored:
+            # One transaction for the whole batch: facts, rule events, rejections.
+            ids = self.recorder.insert_events(uow.stored)
+            last = ids[-1] if ids else None
         uow.commit_to(self._cache)
         return BatchResult(outcomes=outcomes, last_position=last)
 
@@ -131,18 +136,19 @@ class Ledger(Application[UUID]):
         self,
         uow: UnitOfWork,
         sub: Submission,
-        now: datetime,
+        now_iso: str,
         seen: dict[tuple[str, str], str],
         rejections_made: set[UUID],
         careful: bool,
     ) -> Outcome:
         if sub.error is not None:
             e = sub.error
-            return self._reject(uow, sub, now, e.reason, e.detail, e.field, e.type, e.id, _raw_key(sub.raw), rejections_made, careful)
+            return self._reject(uow, sub, e.reason, e.detail, e.field, e.type, e.id, _raw_key(sub), rejections_made, careful)
         rec = sub.record
         if rec is None:
             raise ValueError("a submission carries a record or an error")
-        digest = rec.digest()
+        canonical = rec.canonical()
+        digest = digest_of(canonical)
         key = (rec.type, rec.id)
         prior = seen.get(key)
         if prior is None and careful:
@@ -152,7 +158,7 @@ class Ledger(Application[UUID]):
                 self._resolve_replayed(uow, sub, "duplicate")
                 return Outcome("duplicate", sub.line, rec.type, rec.id)
             return self._reject(
-                uow, sub, now, "conflict",
+                uow, sub, "conflict",
                 f"{rec.type} {rec.id} was already accepted with different content",
                 None, rec.type, rec.id, f"conflict:{rec.type}:{rec.id}:{digest}", rejections_made, careful,
             )
@@ -161,22 +167,13 @@ class Ledger(Application[UUID]):
         except RuleViolation as v:
             uow.discard_record()
             return self._reject(
-                uow, sub, now, v.reason, v.detail, v.field, rec.type, rec.id,
+                uow, sub, v.reason, v.detail, v.field, rec.type, rec.id,
                 f"{v.reason}:{rec.type}:{rec.id}:{digest}", rejections_made, careful,
             )
-        uow.events.append(
-            Fact.Recorded(
-                originator_topic=FACT_TOPIC,
-                originator_id=fact_id(rec.type, rec.id),
-                originator_version=1,
-                timestamp=now,
-                record_type=rec.type,
-                record_id=rec.id,
-                digest=digest,
-                record=rec.canonical(),
-                pack=pack,
-                line=sub.line,
-                source=sub.source,
+        uow.collect()
+        uow.stored.append(
+            fact_stored_event(
+                rec.type, rec.id, digest, canonical, pack, sub.line, sub.source, now_iso
             )
         )
         uow.collect()
@@ -188,7 +185,6 @@ class Ledger(Application[UUID]):
         self,
         uow: UnitOfWork,
         sub: Submission,
-        now: datetime,
         reason: str,
         detail: str,
         field_: str | None,

@@ -25,7 +25,7 @@ def resident_check_char(first17: str) -> str:
 
 def resident_id_problem(value: str) -> str | None:
     """None when ``value`` is a valid GB 11643 number, else why not."""
-    if not isinstance(value, str) or not _RID_SHAPE.match(value):
+    if not isinstance(value, str) or not _RID_SHAPE.fullmatch(value):
         return "a resident id is 17 digits and a check character (0-9 or X)"
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
@@ -74,11 +74,11 @@ def is_resident_id(value: str) -> bool:
 
 def mask_resident_id(value: str) -> str:
     """420106********123X: region kept, birth date and sequence hidden."""
-    if isinstance(value, str) and len(value) == 18 and _RID_SHAPE.match(value):
+    if isinstance(value, str) and len(value) == 18 and _RID_SHAPE.fullmatch(value):
         return value[:6] + "********" + value[14:]
     return value
 
 
 def mask_party(value: str) -> str:
     """Mask a payee/claimant that is a person; organisations stay readable."""
-    return mask_resident_id(value) if isinstance(value, str) and _RID_SHAPE.match(value) else value
+    return mask_resident_id(value) if isinstance(value, str) and _RID_SHAPE.fullmatch(value) else value

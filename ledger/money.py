@@ -15,7 +15,7 @@ _UNSIGNED = re.compile(r"^(0|[1-9][0-9]{0,14})(?:\.([0-9]{1,2}))?$")
 _SIGNED = re.compile(r"^(-?)(0|[1-9][0-9]{0,14})(?:\.([0-9]{1,2}))?$")
 
 # 10^15 yuan is far above any fund; a bound keeps arithmetic honest.
-FEN_MAX = 10**17
+FEN_MAX = 10**17 - 1  # the largest amount the 15-digit yuan pattern can write
 
 
 class MoneyError(ValueError):
@@ -31,12 +31,12 @@ def parse_fen(text: object, *, signed: bool = False) -> int:
     if not isinstance(text, str):
         raise MoneyError(f"money must be a JSON string of yuan, got {type(text).__name__}")
     if signed:
-        m = _SIGNED.match(text)
+        m = _SIGNED.fullmatch(text)
         if m is None:
             raise MoneyError(f"not money with at most two decimals: {text!r}")
         sign, whole, frac = m.group(1), m.group(2), m.group(3) or ""
     else:
-        m = _UNSIGNED.match(text)
+        m = _UNSIGNED.fullmatch(text)
         if m is None:
             raise MoneyError(f"not a positive amount of yuan with at most two decimals: {text!r}")
         sign, whole, frac = "", m.group(1), m.group(2) or ""

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -48,12 +49,13 @@ class AggregateCache:
 
 
 class UnitOfWork:
-    def __init__(self, repository: Any, cache: AggregateCache) -> None:
+    def __init__(self, repository: Any, cache: AggregateCache, mapper: Any) -> None:
         self._repository = repository
         self._cache = cache
+        self._mapper = mapper
         self.aggregates: dict[UUID, Aggregate] = {}
         self._touched: list[Aggregate] = []
-        self.events: list[Any] = []
+        self.stored: list[StoredEvent] = []  # in decision order: the batch's one transaction
 
     def get(self, cls: type[A], agg_id: UUID) -> A | None:
         agg = self.aggregates.get(agg_id)
@@ -80,7 +82,8 @@ class UnitOfWork:
     def collect(self) -> None:
         """After a record is handled: move its aggregates' new events to the batch, in order."""
         for agg in self._touched:
-            self.events.extend(agg.collect_events())
+            for e in agg.collect_events():
+                self.stored.append(self._mapper.to_stored_event(e))
         self._touched.clear()
 
     def discard_record(self) -> None:

@@ -156,3 +156,7 @@ def _register_rooms() -> None:
 
 
 _COMMAND_MODULES: tuple[str, ...] = ()
+
+
+if __name__ == "__main__":
+    main()
