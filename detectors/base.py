@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
+
 from projections.feed import Item
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -79,6 +81,22 @@ class Detector(Protocol):
 def severity_max(*levels: str) -> str:
     """The most severe of the given levels (``low`` when none)."""
     return max(levels, key=SEVERITIES.index, default="low")
+
+
+def snapshot(obj: Any) -> Any:
+    """A JSON-native deep copy: what the alert store will read back.
+
+    Detectors keep evolving their state; a draft must not share mutable
+    evidence with it. Raises TypeError on values that are not JSON-native."""
+    return orjson.loads(orjson.dumps(obj))
+
+
+def content_bytes(draft: AlertDraft) -> bytes:
+    """The draft's content (severity, evidence, score, policy) as canonical JSON bytes."""
+    return orjson.dumps(
+        {"severity": draft.severity, "evidence": draft.evidence, "score": draft.score, "policy": draft.policy},
+        option=orjson.OPT_SORT_KEYS,
+    )
 
 
 def parse_ts(text: str) -> float:
@@ -155,7 +173,7 @@ class ContentMemo:
         self._last = Bounded(self.maxsize)
 
     def changed(self, draft: AlertDraft) -> bool:
-        content = draft.content()
+        content = content_bytes(draft)  # bytes: later mutation of the detector's state cannot alias it
         key = draft.key
         if self._last.get(key) == content:
             return False
