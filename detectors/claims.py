@@ -662,8 +662,8 @@ class _Duties:
     claim_record: str
     handled_by: str
     pack: str | None
-    reviews: list[tuple[str, str]]  # (reviewer_id, record id)
-    approvals: list[tuple[str, str, str]]  # (approved_by, payment_id, record id)
+    reviews: dict[str, str]  # review record id -> reviewer_id
+    approvals: dict[str, tuple[str, str]]  # payment record id -> (approved_by, payment_id)
 
 
 class SegregationOfDuties(RuleDetector):
@@ -680,25 +680,24 @@ class SegregationOfDuties(RuleDetector):
         r = item.record
         if item.type == "claim":
             self.duties.setdefault(
-                r["claim_id"], lambda: _Duties(r["claim_id"], r["id"], r.get("handled_by", ""), item.pack, [], [])
+                r["claim_id"], lambda: _Duties(r["claim_id"], r["id"], r.get("handled_by", ""), item.pack, {}, {})
             )
             return []
         if item.type == "claim_reviewed":
             d = self.duties.get(r["claim_id"])
-            if d is None:
+            if d is None or r["id"] in d.reviews or len(d.reviews) >= HISTORY_MAX:
                 return []
-            d.reviews.append((r["reviewer_id"], r["id"]))
+            d.reviews[r["id"]] = r["reviewer_id"]
         elif item.type == "payment":
             d = self.duties.get(r["claim_id"])
-            if d is None:
+            if d is None or r["id"] in d.approvals or len(d.approvals) >= HISTORY_MAX:
                 return []
-            d.approvals.append((r["approved_by"], r["payment_id"], r["id"]))
+            d.approvals[r["id"]] = (r["approved_by"], r["payment_id"])
         else:
             return []
-        del d.reviews[HISTORY_MAX:], d.approvals[HISTORY_MAX:]
         evidence: list[dict[str, Any]] = []
         roles: dict[str, set[str]] = {}
-        for reviewer, rec in d.reviews:
+        for rec, reviewer in d.reviews.items():
             if reviewer and reviewer == d.handled_by:
                 evidence.append(
                     {
@@ -710,9 +709,9 @@ class SegregationOfDuties(RuleDetector):
                 )
                 roles.setdefault(reviewer, set()).update(("handled", "reviewed"))
         reviewers = {}
-        for reviewer, rec in d.reviews:
+        for rec, reviewer in d.reviews.items():
             reviewers.setdefault(reviewer, rec)
-        for approver, pid, rec in d.approvals:
+        for rec, (approver, pid) in d.approvals.items():
             if approver in reviewers:
                 evidence.append(
                     {

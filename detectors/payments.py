@@ -180,6 +180,8 @@ class SplitPayment(RuleDetector):
         payee = r["payee_id"]
         piece = _Piece(local_dt(r["at"]), r["payment_id"], r["id"], r["claim_id"], amount, r["at"])
         group: list[_Piece] = self.groups.setdefault((payee, obligation), list)
+        if any(p.payment_id == piece.payment_id for p in group):
+            return []  # seen already
         insort(group, piece)
         horizon = group[-1].when - 2 * window  # older pieces can share no window with new ones
         while group and (group[0].when < horizon or len(group) > PIECES_MAX):

@@ -1,0 +1,108 @@
+"""ops.evaluate: label matching and metrics on hand-made lists; a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ops.evaluate import anomaly_truth, evaluate, match, precision_at, roc_auc
+
+
+def A(kind: str, score: float | None = None, **subject: str) -> dict:
+    return {"kind": kind, "subject": subject, "score": score}
+
+
+def L(kind: str, **subject: str) -> dict:
+    return {"kind": kind, "subject": subject, "note": "injected"}
+
+
+def test_match_needs_same_kind_and_every_label_field() -> None:
+    label = L("repeat_subsidy", trainee_id="T1", claim_id="C1")
+    assert match(A("repeat_subsidy", trainee_id="T1", claim_id="C1"), label)
+    assert not match(A("repeat_subsidy", trainee_id="T1", claim_id="C2"), label)
+    assert not match(A("repeat_subsidy", trainee_id="T1"), label)  # a label field missing
+    assert not match(A("excess_claim", trainee_id="T1", claim_id="C1"), label)
+
+
+def test_alert_with_extra_subject_fields_still_matches() -> None:
+    label = L("inflated_headcount", class_id="K1")
+    alert = A("inflated_headcount", class_id="K1", session_id="S3")
+    assert match(alert, label)
+    r = evaluate([alert], [label])["inflated_headcount"]
+    assert (r.recall, r.precision, r.false_positives) == (1.0, 1.0, 0)
+
+
+def test_recall_and_precision_exact_values() -> None:
+    labels = [
+        L("proxy_sign_in", class_id="K1"),
+        L("proxy_sign_in", class_id="K2"),
+        L("proxy_sign_in", class_id="K3"),
+        L("proxy_sign_in", class_id="K4"),
+        L("excess_claim", claim_id="C1"),
+    ]
+    alerts = [
+        A("proxy_sign_in", class_id="K1"),
+        A("proxy_sign_in", class_id="K2"),
+        A("proxy_sign_in", class_id="K2", session_id="x"),  # a second alert on K2 is still true
+        A("proxy_sign_in", class_id="K9"),  # false positive
+        A("proxy_sign_in", class_id="K8"),  # false positive
+        A("split_payment", payee_id="P1"),  # a kind with no labels
+    ]
+    res = evaluate(alerts, labels)
+    p = res["proxy_sign_in"]
+    assert (p.labels, p.alerts, p.labels_found, p.alerts_true, p.false_positives) == (4, 5, 2, 3, 2)
+    assert p.recall == 0.5 and p.precision == 0.6
+    assert [e["subject"] for e in p.examples] == [{"class_id": "K9"}, {"class_id": "K8"}]
+    assert [m["subject"] for m in p.missed] == [{"class_id": "K3"}, {"class_id": "K4"}]
+    e = res["excess_claim"]
+    assert e.recall == 0.0 and e.precision is None and e.alerts == 0
+    s = res["split_payment"]
+    assert s.recall is None and s.precision == 0.0 and s.false_positives == 1
+    assert "anomalous_class" not in res  # no anomaly alerts, not asked for
+    json.dumps({k: r.to_dict() for k, r in res.items()})  # JSON-ready
+
+
+def test_examples_are_bounded() -> None:
+    alerts = [A("venue_over_capacity", class_id=f"K{i}") for i in range(10)]
+    r = evaluate(alerts, [], examples=3)["venue_over_capacity"]
+    assert r.false_positives == 10 and len(r.examples) == 3
+
+
+def test_anomalous_class_is_judged_against_classes_named_by_labels() -> None:
+    labels = [
+        L("shortened_hours", class_id="K1"),
+        L("proxy_sign_in", class_id="K2"),
+        L("repeat_subsidy", trainee_id="T", claim_id="C"),  # names no class
+    ]
+    assert anomaly_truth(labels) == {"K1", "K2"}
+    alerts = [A("anomalous_class", 0.9, class_id="K1"), A("anomalous_class", 0.7, class_id="K5")]
+    r = evaluate(alerts, labels)["anomalous_class"]
+    assert (r.labels, r.alerts, r.labels_found, r.recall, r.precision) == (2, 2, 1, 0.5, 0.5)
+    # asked for explicitly, the row is there even with no anomaly alerts
+    r = evaluate([], labels, anomaly=True)["anomalous_class"]
+    assert r.recall == 0.0 and r.precision is None
+    # explicit anomalous_class labels count like any other kind
+    r = evaluate(alerts, [L("anomalous_class", class_id="K5")])["anomalous_class"]
+    assert (r.labels, r.recall, r.precision) == (1, 1.0, 0.5)
+
+
+def test_roc_auc_by_rank() -> None:
+    assert roc_auc({"a": 0.9, "b": 0.8, "c": 0.1, "d": 0.2}, {"a", "b"}) == 1.0
+    assert roc_auc({"a": 0.1, "b": 0.2, "c": 0.9}, {"a"}) == 0.0
+    assert roc_auc({"a": 0.5, "b": 0.5}, {"a"}) == 0.5  # ties count half
+    assert roc_auc({"a": 0.9, "b": 0.1}, set()) is None
+    # the same as scikit-learn on a mixed case with ties
+    from sklearn.metrics import roc_auc_score
+
+    scores = {"k1": 0.3, "k2": 0.7, "k3": 0.7, "k4": 0.1, "k5": 0.95, "k6": 0.4, "k7": 0.7}
+    pos = {"k2", "k5", "k6"}
+    ids = sorted(scores)
+    want = roc_auc_score([k in pos for k in ids], [scores[k] for k in ids])
+    assert roc_auc(scores, pos) == pytest.approx(want)
+
+
+def test_precision_at_threshold() -> None:
+    scores = {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.2}
+    assert precision_at(scores, {"a", "c", "d"}, 0.75) == (0.5, 1 / 3)
+    assert precision_at(scores, {"a"}, 0.95) == (None, 0.0)
