@@ -152,8 +152,8 @@ def _r(v: float | None) -> float | None:
 
 
 def _signed(z: Sequence[float]) -> list[float]:
-    """Only the fraud-looking direction of each z (the other side is 0)."""
-    return [max(0.0, SUSPICIOUS_SIGN[name] * v) for name, v in zip(FEATURES, z)]
+    """Only the fraud-looking direction of each z (the other side is 0; both for sign 0)."""
+    return [abs(v) if SUSPICIOUS_SIGN[name] == 0 else max(0.0, SUSPICIOUS_SIGN[name] * v) for name, v in zip(FEATURES, z)]
 
 
 class AnomalyModel:

@@ -50,7 +50,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from detectors.base import EVIDENCE_ITEMS_MAX, AlertDraft, Bounded, Detector, alert_key
+import orjson
+
+from detectors.base import EVIDENCE_ITEMS_MAX, AlertDraft, Bounded, Detector, alert_key, snapshot
 from ledger.money import fen_to_yuan, parse_fen
 from ledger.policy import DEFAULT_CITE, PolicyPack, all_packs
 from projections.feed import Accepted, Item
@@ -258,17 +260,17 @@ class RuleDetector:
         summary: str,
     ) -> AlertDraft | None:
         key = alert_key(kind, subject)
-        evidence = cap_evidence(evidence)
+        evidence = snapshot(cap_evidence(evidence))  # shares nothing with detector state
+        ev_bytes = orjson.dumps(evidence)
         prev = self._emitted.get(key)
         if prev is not None:
             raised_at, position, old_sev, old_ev = prev
             severity = max_severity(old_sev, severity)  # an alert never softens
-            if old_sev == severity and old_ev == evidence:
+            if old_sev == severity and old_ev == ev_bytes:
                 return None
         else:
             raised_at, position = trigger.record["at"], trigger.position
-        self._emitted.items.pop(key, None)
-        self._emitted.setdefault(key, lambda: (raised_at, position, severity, evidence))
+        self._emitted[key] = (raised_at, position, severity, ev_bytes)
         return AlertDraft(
             kind=kind,
             subject=dict(subject),

@@ -631,17 +631,19 @@ class ClassDetector:
         if n < th.proxy_share * denominator and not cs.proxy_flagged:
             return
         cs.proxy_flagged = True
-        share = n / cs.sign_ins
+        share = n / denominator
         summary_item = {
             "check": "summary", "class_opened_id": cs.opened_id, "sign_ins": cs.sign_ins,
-            "suspicious": n, "share": round(share, 4), "min_count": th.proxy_count,
-            "min_share": th.proxy_share, "judged_over": denominator,
+            "suspicious": n, "judged_over": denominator, "share": round(share, 4),
+            "min_count": th.proxy_count, "min_share": th.proxy_share, "class_over": final,
         }
         shown = cs.suspicious[: EVIDENCE_ITEMS_MAX - 2]
         evidence = [summary_item] + shown
         if n > len(shown):
             evidence.append({"check": "more", "suspicious_not_shown": n - len(shown)})
         self._emit(out, "proxy_sign_in", {"class_id": cs.class_id}, _share_severity(share), evidence, cs.pack, item,
+                   f"{n} of {cs.sign_ins} sign-ins so far could not have been made by the trainees themselves"
+                   if not final else
                    f"{n} of {cs.sign_ins} sign-ins could not have been made by the trainees themselves")
 
     # ------------------------------------------------------------ inspections

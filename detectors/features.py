@@ -44,25 +44,35 @@ FEATURES: tuple[str, ...] = (
     "signout_spread_min",  # std of (sign-out − session end), minutes
     "attendance_rate",  # sign-ins / (enrolled × sessions)
     "claimed_share",  # trainees claimed / enrolled
+    "face_std",  # std of face scores (machine-made data repeats one value)
+    "coord_top_share",  # share of sign-ins at the most common exact (lat, lon)
+    "offset_repeat_min",  # mean over trainees of the std of their own sign-in offsets across sessions
+    "capacity_ratio",  # most trainees signed in to one session / venue capacity
 )
 
 # Direction in which a feature looks like fraud (+1: high is suspicious,
-# -1: low is suspicious). Used to rank explanations and by the robust-z
-# candidate model; the IsolationForest sees both directions.
+# -1: low is suspicious, 0: both: ghost trainees lower attendance, fabricated
+# records make it perfect; low face scores mean proxies, one repeated 0.99
+# means machine-made records). Used by the robust-z model and by
+# "iforest_signed"; the plain IsolationForest sees both directions.
 SUSPICIOUS_SIGN: dict[str, int] = {
     "pass_rate": +1,
     "verified_share": -1,
     "hours_ratio": -1,
     "signin_spread_min": -1,
-    "face_mean": -1,
+    "face_mean": 0,
     "face_low_share": +1,
     "inspection_ratio": -1,
     "cost_per_trainee": +1,
     "device_top_share": +1,
     "duration_cv": -1,
     "signout_spread_min": -1,
-    "attendance_rate": -1,
+    "attendance_rate": 0,
     "claimed_share": +1,
+    "face_std": -1,
+    "coord_top_share": +1,
+    "offset_repeat_min": -1,
+    "capacity_ratio": +1,
 }
 
 FACE_LOW = 0.8  # the face-score profile's "low" line (the policy's suspicious line is 0.7)
@@ -82,6 +92,10 @@ SCALE_FLOOR: dict[str, float] = {  # smallest robust scale per feature (in its o
     "signout_spread_min": 1.0,
     "attendance_rate": 0.03,
     "claimed_share": 0.03,
+    "face_std": 0.005,
+    "coord_top_share": 0.02,
+    "offset_repeat_min": 0.5,
+    "capacity_ratio": 0.03,
 }
 Z_CLIP = 10.0
 _MAD_TO_SIGMA = 1.4826
@@ -140,7 +154,7 @@ class _Class:
         "venue", "sessions", "enrolled", "signins", "off_n", "off_sum", "off_sq",
         "out_sum", "out_sq", "face_n", "face_sum", "face_low", "devices",
         "verified_min", "inspections", "completions", "passed", "claim_fen",
-        "claimed", "rules",
+        "claimed", "rules", "face_sq", "coords", "per_trainee",
     )
 
     def __init__(self, class_id: str, project: _Project, pack: str, end_date: str, venue: Any) -> None:
@@ -150,7 +164,7 @@ class _Class:
         self.pack = pack
         self.std_minutes = project.std_minutes
         self.end_date = end_date
-        self.venue = venue  # (lat, lon, frozenset(devices)) or None
+        self.venue = venue  # (lat, lon, frozenset(devices), capacity) or None
         self.sessions: dict[str, _Session] = {}
         self.enrolled: set[str] = set()
         self.signins = 0
@@ -162,6 +176,9 @@ class _Class:
         self.face_n = 0
         self.face_sum = 0.0
         self.face_low = 0
+        self.face_sq = 0.0
+        self.coords: dict[tuple[float, float], int] = {}
+        self.per_trainee: dict[str, list[float]] = {}  # trainee -> [n, sum, sumsq] of sign-in offsets
         self.devices: dict[str, int] = {}
         self.verified_min: dict[str, float] = {}
         self.inspections: list[tuple[str, float, int]] = []
@@ -211,7 +228,7 @@ class FeatureBuilder:
     max_open_classes: int = 200_000
     max_catalogue: int = 200_000
     projects: dict[str, _Project] = field(default_factory=dict)
-    venues: dict[tuple[str, str], tuple[float, float, frozenset[str]]] = field(default_factory=dict)
+    venues: dict[tuple[str, str], tuple[float, float, frozenset[str], int]] = field(default_factory=dict)
     open: dict[str, _Class] = field(default_factory=dict)
     done: dict[str, None] = field(default_factory=dict)  # recently completed class ids (bounded)
     _due: list[tuple[str, int, str]] = field(default_factory=list)  # (due date, seq, class_id)
@@ -262,7 +279,9 @@ class FeatureBuilder:
             for v in rec.get("venues") or ():
                 key = (rec["institution_id"], v["venue_id"])
                 self._bounded_put(
-                    self.venues, key, (float(v.get("lat", 0.0)), float(v.get("lon", 0.0)), frozenset(v.get("devices") or ()))
+                    self.venues,
+                    key,
+                    (float(v.get("lat", 0.0)), float(v.get("lon", 0.0)), frozenset(v.get("devices") or ()), int(v.get("capacity", 0) or 0)),
                 )
         day = rec.get("at", "")[:10]
         if day > self.feed_day:
@@ -326,6 +345,14 @@ class FeatureBuilder:
         c.off_n += 1
         c.off_sum += off
         c.off_sq += off * off
+        tid = rec["trainee_id"]
+        pt = c.per_trainee.get(tid)
+        if pt is None:
+            c.per_trainee[tid] = [1.0, off, off * off]
+        else:
+            pt[0] += 1.0
+            pt[1] += off
+            pt[2] += off * off
         out = (t_out - s.end) / 60.0
         c.out_sum += out
         c.out_sq += out * out
@@ -340,19 +367,23 @@ class FeatureBuilder:
             score = float(score)
             c.face_n += 1
             c.face_sum += score
+            c.face_sq += score * score
             if score < FACE_LOW:
                 c.face_low += 1
             if score < c.rules[0]:
                 suspicious = True
+        lat, lon = rec.get("lat"), rec.get("lon")
+        if lat is not None and lon is not None:
+            key = (lat, lon)
+            c.coords[key] = c.coords.get(key, 0) + 1
         venue = c.venue
         if venue is not None:
             if dev not in venue[2]:
                 suspicious = True
-            elif s.onsite and rec.get("lat") is not None and rec.get("lon") is not None:
-                if _metres(venue[0], venue[1], float(rec["lat"]), float(rec["lon"])) > c.rules[1]:
+            elif s.onsite and lat is not None and lon is not None:
+                if _metres(venue[0], venue[1], float(lat), float(lon)) > c.rules[1]:
                     suspicious = True
         if not suspicious:
-            tid = rec["trainee_id"]
             c.verified_min[tid] = c.verified_min.get(tid, 0.0) + inside
 
     # ---------------------------------------------------------------- features
@@ -427,6 +458,14 @@ def class_values(c: _Class) -> tuple[float | None, ...]:
         duration_cv = None
     attendance_rate = c.signins / (enrolled * n_sessions) if enrolled and n_sessions else None
     claimed_share = len(c.claimed) / enrolled if (c.claimed and enrolled) else None
+    face_std = _std(c.face_n, c.face_sum, c.face_sq)
+    coord_top = (max(c.coords.values()) / sum(c.coords.values())) if c.coords else None
+    repeats = [_std(int(n), s1, s2) for n, s1, s2 in c.per_trainee.values() if n >= 2]
+    repeats = [r for r in repeats if r is not None]
+    offset_repeat = sum(repeats) / len(repeats) if repeats else None
+    capacity = c.venue[3] if c.venue is not None else 0
+    busiest = max((len(s.inside) for s in c.sessions.values()), default=0)
+    capacity_ratio = busiest / capacity if capacity > 0 and busiest else None
     return (
         pass_rate,
         verified_share,
@@ -441,6 +480,10 @@ def class_values(c: _Class) -> tuple[float | None, ...]:
         out_spread,
         attendance_rate,
         claimed_share,
+        face_std,
+        coord_top,
+        offset_repeat,
+        capacity_ratio,
     )
 
 

@@ -22,9 +22,11 @@ When a line is judged:
   reference line, the earlier line loses it and is judged again.
 
 Payments without a bank line are the reconciliation report's business, not
-this alert. Citations: the pack of the payment the account was last seen
-paying from (learned from paired lines); an account never seen paired cites
-the contract default.
+this alert. Citations: for a mismatch, the pack of the payment; for a line
+with no payment, the pack region named in the account label (as the
+reconciliation report assigns lines to regions, ``account_region``), else the
+pack of the payment the account was last seen paired with, else the contract
+default.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 from detectors.base import AlertDraft, Bounded, Detector
 from detectors.claims import KEYS_MAX, RuleDetector, local_dt, money_severity
 from ledger.money import fen_to_yuan
-from ledger.reconciliation import WINDOW_DAYS_DEFAULT, Reconciler, Verdict
+from ledger.reconciliation import WINDOW_DAYS_DEFAULT, Reconciler, Verdict, account_region
 from projections.feed import Accepted, Item
 
 RETAIN_DAYS = 120  # settled lines and payments older than this (data time) are forgotten
@@ -124,7 +126,7 @@ class UnreconciledOutflow(RuleDetector):
             )
         else:
             ev["reason"] = v.reason or "no_payment"
-            pack = self.account_pack.get(ln.account)
+            pack = account_region(ln.account) or self.account_pack.get(ln.account)
             magnitude = ln.outflow
             summary = f"bank line {ln.bank_ref} took out {fen_to_yuan(ln.outflow)} with no matching payment"
         # several lines may carry one reference (an extra debit): one alert, all lines

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Transcoder
 
@@ -87,10 +88,21 @@ def _raw_key(sub: Submission) -> str:
 class Ledger(Application[UUID]):
     name = "Ledger"  # environment prefix LEDGER_ keeps its table apart from other apps'
 
+    RECORDERS = {
+        "eventsourcing.sqlite": "ledger.recorders:SQLiteLedgerRecorder",
+        "eventsourcing.postgres": "ledger.recorders_postgres:PostgresLedgerRecorder",
+    }
+
     def __init__(self, env: dict[str, str] | None = None, *, cache_max: int = 200_000) -> None:
+        env = dict(env or {})
+        module = env.get("LEDGER_PERSISTENCE_MODULE") or env.get("PERSISTENCE_MODULE")
+        if module not in self.RECORDERS:
+            # Unset means in-memory in eventsourcing: never what a ledger wants.
+            raise ValueError(f"LEDGER_PERSISTENCE_MODULE must be one of {sorted(self.RECORDERS)}, got {module!r}")
+        env.setdefault("LEDGER_APPLICATION_RECORDER_TOPIC", self.RECORDERS[module])
         super().__init__(env=env)
         self._cache = AggregateCache(cache_max)
-        self._suspect_resend = False
+        self._careful = False
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
@@ -98,21 +110,26 @@ class Ledger(Application[UUID]):
     # ---- writing -------------------------------------------------------
 
     def submit(self, batch: Sequence[Submission]) -> BatchResult:
+        """Decide a batch and store it in one transaction; return each outcome."""
         if len(batch) > BATCH_RECORDS_MAX:
             raise ValueError(f"batch of {len(batch)} exceeds {BATCH_RECORDS_MAX} records")
         if not batch:
             return BatchResult()
-        if not self._suspect_resend:
+        if not self._careful:
             try:
-                return self._run(batch, careful=False)
+                result = self._run(batch, careful=False)
             except IntegrityError:
-                # Something in this batch is already stored: a re-send, or a
-                # record repeated in an earlier batch. Forget what the failed
-                # attempt did and redo the batch against the store.
+                # Something in the batch is stored already: a re-send, a
+                # conflict, a rejection seen again, or another writer. Forget
+                # what the attempt decided and redo it against the store.
                 self._cache.clear()
+            else:
+                return result
         result = self._run(batch, careful=True)
-        self._suspect_resend = any(o.status == "duplicate" for o in result.outcomes)
         result.slow_path = True
+        # Re-sends come in runs (a re-run file, a redelivered poll): stay
+        # careful while they last, and go back to the fast path after.
+        self._careful = any(o.status == "duplicate" or o.reason == "conflict" for o in result.outcomes)
         return result
 
     def _run(self, batch: Sequence[Submission], *, careful: bool) -> BatchResult:
@@ -120,6 +137,11 @@ class Ledger(Application[UUID]):
         now = datetime.now(timezone.utc)
         now_iso = now.isoformat()
         seen: dict[tuple[str, str], str] = {}
+        if careful:
+            # Which of the batch's records are already stored: one query, not one per record.
+            ids = {fact_id(s.record.type, s.record.id): (s.record.type, s.record.id) for s in batch if s.record is not None}
+            for fid, state in self.recorder.select_first_states(list(ids)).items():
+                seen[ids[fid]] = orjson.loads(state)["digest"]
         rejections_made: set[UUID] = set()
         outcomes: list[Outcome] = []
         for sub in batch:
@@ -151,8 +173,6 @@ class Ledger(Application[UUID]):
         digest = digest_of(canonical)
         key = (rec.type, rec.id)
         prior = seen.get(key)
-        if prior is None and careful:
-            prior = self._stored_digest(rec.type, rec.id)
         if prior is not None:
             if prior == digest:
                 self._resolve_replayed(uow, sub, "duplicate")
@@ -232,12 +252,6 @@ class Ledger(Application[UUID]):
         if not old.resolved:
             old.resolve(outcome=outcome)
         uow.collect()
-
-    def _stored_digest(self, record_type: str, record_id: str) -> str | None:
-        rows = self.recorder.select_events(fact_id(record_type, record_id), limit=1)
-        if not rows:
-            return None
-        return self.mapper.transcoder.decode(rows[0].state)["digest"]
 
     # ---- reading (the ledger's own log; projections build richer views) ----
 

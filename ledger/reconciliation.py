@@ -41,20 +41,37 @@ Money is ``int`` fen throughout (``ledger.money.parse_fen``); never float.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from ledger.money import parse_fen
+from ledger.policy import PACK_CODES
 
 WINDOW_DAYS_DEFAULT = 5
 _SWEEP_DAYS = 7
+_CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 
 BY_REF = "bank_ref"
 BY_AMOUNT = "amount_account_date"
 MatchBy = Literal["bank_ref", "amount_account_date"]
 Status = Literal["matched", "amount_mismatch", "unmatched"]
+
+
+def account_region(account: str) -> str | None:
+    """The policy pack region named in a fund account's label, if any.
+
+    ``"SKILLFUND-320500"`` -> ``"320500"``: a 6-digit run of digits (not part
+    of a longer number) that is one of the five pack codes. The contract does
+    not define account labels, so callers fall back on the region of the
+    payments the account pays (see ``Match.payment.region``).
+    """
+    for m in _CODE.finditer(account or ""):
+        if m.group(1) in PACK_CODES:
+            return m.group(1)
+    return None
 
 
 # ----------------------------------------------------------------- value types

@@ -83,9 +83,11 @@ class DisbursementsProjection(Projection):
             f"approved_by TEXT, bank_ref TEXT, position {b} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS view_ledger_payment_region_date ON view_ledger_payment (region, date)",
             "CREATE INDEX IF NOT EXISTS view_ledger_payment_claim ON view_ledger_payment (claim_id)",
-            "CREATE TABLE IF NOT EXISTS view_ledger_recovery (record_id TEXT PRIMARY KEY, recovery_id TEXT NOT NULL, "
+            # A recovery's record (Accepted) and its posting (Posted) come in the
+            # same ledger batch but in either order: each upserts its columns.
+            "CREATE TABLE IF NOT EXISTS view_ledger_recovery (record_id TEXT PRIMARY KEY, recovery_id TEXT, "
             f"claim_id TEXT NOT NULL, date TEXT NOT NULL, amount {b} NOT NULL, reason TEXT, "
-            f"fund_source TEXT, region TEXT, position {b} NOT NULL)",
+            f"fund_source TEXT, region TEXT, position {b})",
             "CREATE INDEX IF NOT EXISTS view_ledger_recovery_claim ON view_ledger_recovery (claim_id)",
         ]
 
@@ -144,7 +146,9 @@ class DisbursementsProjection(Projection):
     def on_posted(self, item: feed.Posted) -> None:
         t = item.txn
         if t["kind"] == "recovery":
-            self._rec_funds.append((t["fund_source"], t["region"], t["record_id"]))
+            fund_acct = f"assets:fund:{t['fund_source']}:{t['region']}"
+            fen = sum(p["fen"] for p in t["postings"] if p["account"] == fund_acct)
+            self._rec_funds.append((t["record_id"], t["claim_id"], t["date"], fen, t["fund_source"], t["region"]))
 
     def flush(self, tx: Tx) -> None:
         tx.executemany(
@@ -187,10 +191,16 @@ class DisbursementsProjection(Projection):
         )
         tx.executemany(
             "INSERT INTO view_ledger_recovery (record_id, recovery_id, claim_id, date, amount, reason, position) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO UPDATE SET recovery_id = excluded.recovery_id, "
+            "reason = excluded.reason, position = excluded.position",
             self._recs,
         )
-        tx.executemany("UPDATE view_ledger_recovery SET fund_source = ?, region = ? WHERE record_id = ?", self._rec_funds)
+        tx.executemany(
+            "INSERT INTO view_ledger_recovery (record_id, claim_id, date, amount, fund_source, region) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO UPDATE SET fund_source = excluded.fund_source, "
+            "region = excluded.region",
+            self._rec_funds,
+        )
 
 
 # ---------------------------------------------------------------- queries
@@ -273,7 +283,7 @@ def ledger_rows(
     out: list[tuple[tuple[str, int], dict[str, Any]]] = []
     for (date, pos, rg, fs, pid, cid, amt, payee, bref, appr, kind, claimed, approved, class_id, occ, level,
          inst_name, inst_id, trainees, handled, reviewer) in pays:
-        out.append(((date, int(pos)), {
+        out.append(((date, int(pos or 0)), {
             "date": date, "entry": ENTRY_PAYMENT, "region": rg, "fund_source": fs, "reference_id": pid,
             "claim_id": cid, "subsidy_kind": kind, "claimed_amount": _int(claimed), "approved_amount": _int(approved),
             "paid_amount": int(amt), "recovered_amount": None, "class_id": class_id, "occupation": occ,
@@ -283,7 +293,7 @@ def ledger_rows(
         }))
     for (date, pos, rg, fs, rid, cid, amt, reason, kind, claimed, approved, class_id, occ, level, inst_name,
          inst_id, trainees, handled, reviewer) in recs:
-        out.append(((date, int(pos)), {
+        out.append(((date, int(pos or 0)), {
             "date": date, "entry": ENTRY_RECOVERY, "region": rg, "fund_source": fs, "reference_id": rid,
             "claim_id": cid, "subsidy_kind": kind, "claimed_amount": _int(claimed), "approved_amount": _int(approved),
             "paid_amount": None, "recovered_amount": int(amt), "class_id": class_id, "occupation": occ,

@@ -82,6 +82,13 @@ class Tx:
         self._cur.execute(self._sql(sql), tuple(params))
         return [tuple(r) for r in self._cur.fetchall()]
 
+    def columns(self, table: str) -> list[str]:
+        """The column names of ``table``, in order."""
+        self._cur.execute(f"SELECT * FROM {check_ident(table)} WHERE 1 = 0")
+        cols = [d[0] for d in self._cur.description]
+        self._cur.fetchall()
+        return cols
+
 
 class ViewStore:
     """Common behaviour; see :class:`SQLiteViewStore` and :class:`PostgresViewStore`."""

@@ -70,6 +70,7 @@ class Scenario:
         self._class: dict[str, dict[str, Any]] = {}
         self._trainees = itertools.count(1)
         self._institutions = itertools.count(1)
+        self._queue: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------ plumbing
 
@@ -163,14 +164,16 @@ class Scenario:
         start: str = "08:30",
         end: str = "11:30",
         sessions: list[tuple[str, str]] | None = None,
-        teacher: str = "teacher-07",
+        teacher: str | None = None,
         mode: str = "onsite",
         venue_id: str = "venue-01",
         at: str = "2024-01-08T10:00:00+08:00",
         planned_headcount: int = 2,
     ) -> str:
-        """Sessions from ``days`` × (start, end), or explicit ``sessions`` [(start_ts, end_ts)]."""
+        """Sessions ``s-01``… from ``days`` × (start, end), or explicit ``sessions`` [(start_ts, end_ts)];
+        every session has ``teacher`` (default: one of this class's own) and ``mode``."""
         class_id = class_id or self._id("class")
+        teacher = teacher or f"teacher-{class_id}"  # one teacher per class unless told: no accidental clash
         if sessions is None:
             sessions = [(ts(d, start), ts(d, end)) for d in days]
         sess = [
@@ -212,10 +215,13 @@ class Scenario:
         face_score: float | None = 0.93,
         at: str | None = None,
     ) -> str:
-        """One sign-in/out. Default: 13 minutes before the start to 3 minutes after the end."""
+        """One sign-in/out. Default: 13 minutes before the start (plus 11 s per earlier default
+        sign-in to this session: people pass a device at a human pace) to 3 minutes after the end."""
         s = self.session(class_id, session_id)
         if sign_in is None:
-            sign_in = shift(s["start"], minutes=late_minutes) if late_minutes else shift(s["start"], minutes=-13)
+            k = self._queue.get((class_id, session_id), 0)
+            self._queue[(class_id, session_id)] = k + 1
+            sign_in = shift(s["start"], minutes=late_minutes) if late_minutes else shift(s["start"], minutes=-13, seconds=11 * k)
         if sign_out is None:
             sign_out = shift(s["end"], minutes=-early_minutes) if early_minutes else shift(s["end"], minutes=3)
         rec = {

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` runs every bench module (see bench/__main__.py)."""
