@@ -39,6 +39,7 @@ TRACEMALLOC_ENV = "BENCH_TRACEMALLOC"  # "1": also trace Python allocations (slo
 
 
 def env_int(name: str, default: int) -> int:
+    """A positive integer from the environment (``default`` when unset or empty)."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default

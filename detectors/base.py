@@ -99,8 +99,33 @@ def content_bytes(draft: AlertDraft) -> bytes:
     )
 
 
+_MIDNIGHTS: dict[str, float] = {}
+
+
 def parse_ts(text: str) -> float:
-    """An RFC 3339 timestamp with offset (canonical records carry these) as epoch seconds."""
+    """An RFC 3339 timestamp with offset (canonical records carry these) as epoch seconds.
+
+    Fast path for the canonical shape ``YYYY-MM-DDTHH:MM:SS[.ffffff]±HH:MM``:
+    the epoch of each (date, offset) midnight is cached, the time of day added.
+    Anything else goes through ``datetime.fromisoformat``. Same result either way.
+    """
+    n = len(text)
+    if (n == 25 or n == 32) and text[10] == "T" and text[13] == ":" and text[16] == ":":
+        zone = text[n - 6:]
+        key = text[:10] + zone
+        base = _MIDNIGHTS.get(key)
+        if base is None:
+            if len(_MIDNIGHTS) > 100_000:
+                _MIDNIGHTS.clear()
+            base = datetime.fromisoformat(text[:10] + "T00:00:00" + zone).timestamp()
+            _MIDNIGHTS[key] = base
+        try:
+            secs = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
+            if n == 32:
+                return base + secs + int(text[20:26]) / 1_000_000
+            return base + secs
+        except ValueError:
+            pass
     return datetime.fromisoformat(text).timestamp()
 
 

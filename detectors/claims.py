@@ -38,6 +38,19 @@ Interpretations (the record contract's "Soft rules" table, made exact):
   ``reviewer_id`` of one of its reviews (any decision), or a reviewer is the
   ``approved_by`` of a payment on it.
 
+Severity (by magnitude): repeat_subsidy high for a same occupation+level
+repeat or two or more over the limit, else medium; ineligible_trainee critical
+for a deceased person, high for a pensioner; excess_claim by amount/standard
+(≤1.2 low, ≤1.5 medium, ≤2 high, above critical); work_for_training_overrun
+medium for 1–2 months over, high for 3 or more, critical at twice the
+maximum; segregation_of_duties medium for handled+reviewed, high once the
+reviewer approved a payment, critical when one officer held all three roles.
+
+Drafts: one per change of an alert. ``raised_at``/``position`` stay those of
+the record that first made the alert true; later drafts carry grown evidence;
+severity never drops. Evidence names record ids (``*_record`` keys) and the
+numbers compared.
+
 The helpers at the top (``Catalog``, ``ClaimBook``, ``RuleDetector``) are
 shared with detectors/payments.py and detectors/reconciliation.py.
 """
@@ -104,7 +117,7 @@ def cap_evidence(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return keep + [{"more_items": len(evidence) - len(keep)}]
 
 
-@dataclass
+@dataclass(slots=True)
 class ProjectInfo:
     project_id: str
     occupation_code: str
@@ -113,7 +126,7 @@ class ProjectInfo:
     record_id: str
 
 
-@dataclass
+@dataclass(slots=True)
 class ClassInfo:
     class_id: str
     project_id: str
@@ -133,16 +146,8 @@ class Catalog:
         r = item.record
         if item.type == "project":
             # a later record with the same project_id updates the catalogue
-            self.projects.items.pop(r["project_id"], None)
-            self.projects.setdefault(
-                r["project_id"],
-                lambda: ProjectInfo(
-                    r["project_id"],
-                    r["occupation_code"],
-                    str(r["level"]),
-                    parse_fen(r["subsidy_per_trainee"]),
-                    r["id"],
-                ),
+            self.projects[r["project_id"]] = ProjectInfo(
+                r["project_id"], r["occupation_code"], str(r["level"]), parse_fen(r["subsidy_per_trainee"]), r["id"]
             )
             return True
         if item.type == "class_opened":
@@ -156,11 +161,11 @@ class Catalog:
     def project_of_class(self, class_id: str | None) -> ProjectInfo | None:
         if class_id is None:
             return None
-        c = self.classes.get(class_id)
-        return None if c is None else self.projects.get(c.project_id)
+        c = self.classes.items.get(class_id)
+        return None if c is None else self.projects.items.get(c.project_id)
 
 
-@dataclass
+@dataclass(slots=True)
 class ClaimInfo:
     claim_id: str
     record_id: str
@@ -236,9 +241,23 @@ class RuleDetector:
     name = "rule"
     version = VERSION
     kinds: tuple[str, ...] = ()
+    #: record type -> name of the method handling it; every other item is ignored
+    handles: dict[str, str] = {}
+    catalog: Catalog
 
     def __init__(self) -> None:
         self._emitted = Bounded(KEYS_MAX)
+        self._on = {t: getattr(self, m) for t, m in self.handles.items()}
+
+    def observe(self, item: Item) -> list[AlertDraft]:
+        if not isinstance(item, Accepted):
+            return []
+        handler = self._on.get(item.type)
+        return [] if handler is None else handler(item)
+
+    def on_catalog(self, item: Accepted) -> list[AlertDraft]:
+        self.catalog.observe(item)
+        return []
 
     @property
     def detector_id(self) -> str:
@@ -283,14 +302,11 @@ class RuleDetector:
             summary=summary,
         )
 
-    def observe(self, item: Item) -> list[AlertDraft]:  # pragma: no cover - overridden
-        return []
-
 
 # ----------------------------------------------------------------- repeat_subsidy
 
 
-@dataclass
+@dataclass(slots=True)
 class _Training:
     claim: ClaimInfo
     year: int
@@ -300,6 +316,7 @@ class _Training:
 class RepeatSubsidy(RuleDetector):
     name = "claims.repeat_subsidy"
     kinds = ("repeat_subsidy",)
+    handles = {"project": "on_catalog", "class_opened": "on_catalog", "claim": "on_claim", "claim_reviewed": "on_review"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -308,43 +325,40 @@ class RepeatSubsidy(RuleDetector):
         self.training: Bounded = Bounded(KEYS_MAX)  # claim_id -> _Training
         self.history: Bounded = Bounded(KEYS_MAX)  # trainee_id -> [claim_id] in filing order
 
-    def observe(self, item: Item) -> list[AlertDraft]:
-        if not isinstance(item, Accepted):
+    def on_claim(self, item: Accepted) -> list[AlertDraft]:
+        c = self.book.add(item)
+        if c is None:
             return []
-        if self.catalog.observe(item):
-            return []
-        if item.type == "claim":
-            c = self.book.add(item)
-            if c is None:
-                return []
-            proj = self.catalog.project_of_class(c.class_id)
-            t = _Training(c, local_dt(c.at).year, None if proj is None else (proj.occupation_code, proj.level))
-            self.training.setdefault(c.claim_id, lambda: t)
-            out = []
-            for tid in c.trainee_ids:
-                hist = self.history.setdefault(tid, list)
-                hist.append(c.claim_id)
-                if len(hist) > HISTORY_MAX:
-                    del hist[0]
+        proj = self.catalog.project_of_class(c.class_id)
+        t = _Training(c, local_dt(c.at).year, None if proj is None else (proj.occupation_code, proj.level))
+        self.training[c.claim_id] = t
+        out = []
+        for tid in c.trainee_ids:
+            hist = self.history.setdefault(tid, list)
+            hist.append(c.claim_id)
+            if len(hist) > HISTORY_MAX:
+                del hist[0]
+            if len(hist) > 1:  # a first claim repeats nothing
                 d = self._judge(t, tid, item)
                 if d is not None:
                     out.append(d)
-            return out
-        if item.type == "claim_reviewed":
-            got = self.book.review(item)
-            if got is None or not got[1]:
-                return []
-            earlier = got[0]
-            out = []
-            for tid in earlier.trainee_ids:
-                for cid in self.history.get(tid, ()):
-                    t = self.training.get(cid)
-                    if t is not None and t.claim.position > earlier.position:
-                        d = self._judge(t, tid, item)
-                        if d is not None:
-                            out.append(d)
-            return out
-        return []
+        return out
+
+    def on_review(self, item: Accepted) -> list[AlertDraft]:
+        got = self.book.review(item)
+        if got is None or not got[1]:
+            return []
+        earlier = got[0]
+        out = []
+        training = self.training.items
+        for tid in earlier.trainee_ids:
+            for cid in self.history.items.get(tid, ()):
+                t = training.get(cid)
+                if t is not None and t.claim.position > earlier.position:
+                    d = self._judge(t, tid, item)
+                    if d is not None:
+                        out.append(d)
+        return out
 
     def _judge(self, t: _Training, tid: str, trigger: Accepted) -> AlertDraft | None:
         c = t.claim
@@ -357,8 +371,9 @@ class RepeatSubsidy(RuleDetector):
         once = pack.value("same_occupation_level_once")
         same: list[_Training] = []
         this_year: list[_Training] = []
-        for cid in self.history.get(tid, ()):
-            e = self.training.get(cid)
+        training = self.training.items
+        for cid in self.history.items.get(tid, ()):
+            e = training.get(cid)
             if e is None or e.claim.position >= c.position or e.claim.status != "approved":
                 continue
             if once and t.occupation is not None and e.occupation == t.occupation:
@@ -399,7 +414,7 @@ class RepeatSubsidy(RuleDetector):
             )
         severity = "high" if same or len(this_year) > limit else "medium"
         reasons = (["same occupation and level already subsidised"] if same else []) + (
-            [f"{len(this_year) + 1}th training subsidy in {t.year} (limit {limit})"] if over else []
+            [f"training subsidy no. {len(this_year) + 1} in {t.year} (limit {limit})"] if over else []
         )
         return self.draft(
             "repeat_subsidy",
@@ -415,14 +430,14 @@ class RepeatSubsidy(RuleDetector):
 # ----------------------------------------------------------------- ineligible_trainee
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Status:
     status: str
     since: date
     record_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _ClaimedFor:
     claim_id: str
     claim_record: str
@@ -434,6 +449,7 @@ class _ClaimedFor:
 class IneligibleTrainee(RuleDetector):
     name = "claims.ineligible_trainee"
     kinds = ("ineligible_trainee",)
+    handles = {"project": "on_catalog", "class_opened": "on_catalog", "claim": "on_claim", "person_status": "on_status"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -442,41 +458,39 @@ class IneligibleTrainee(RuleDetector):
         self.claimed: Bounded = Bounded(KEYS_MAX)  # trainee_id -> [_ClaimedFor]
         self.claims_seen: Bounded = Bounded(KEYS_MAX)
 
-    def observe(self, item: Item) -> list[AlertDraft]:
-        if not isinstance(item, Accepted):
-            return []
-        if self.catalog.observe(item):
-            return []
+    def on_claim(self, item: Accepted) -> list[AlertDraft]:
         r = item.record
-        if item.type == "claim":
-            cls = self.catalog.classes.get(r.get("class_id"))
-            if cls is None or r["claim_id"] in self.claims_seen:
-                return []
-            self.claims_seen.setdefault(r["claim_id"], lambda: True)
-            cf = _ClaimedFor(r["claim_id"], r["id"], cls.class_id, cls.start_date, item.pack)
-            out = []
-            for tid in dict.fromkeys(r.get("trainee_ids", ())):
-                lst = self.claimed.setdefault(tid, list)
-                lst.append(cf)
-                if len(lst) > HISTORY_MAX:
-                    del lst[0]
+        cls = self.catalog.classes.items.get(r.get("class_id"))
+        if cls is None or r["claim_id"] in self.claims_seen:
+            return []
+        self.claims_seen[r["claim_id"]] = True
+        cf = _ClaimedFor(r["claim_id"], r["id"], cls.class_id, cls.start_date, item.pack)
+        out = []
+        statuses = self.statuses.items
+        for tid in dict.fromkeys(r.get("trainee_ids", ())):
+            lst = self.claimed.setdefault(tid, list)
+            lst.append(cf)
+            if len(lst) > HISTORY_MAX:
+                del lst[0]
+            if tid in statuses:
                 d = self._judge(tid, cf, item)
                 if d is not None:
                     out.append(d)
-            return out
-        if item.type == "person_status":
-            tid = r["trainee_id"]
-            sts = self.statuses.setdefault(tid, list)
-            st = _Status(r["status"], date.fromisoformat(r["since"]), r["id"])
-            if st not in sts:
-                sts.append(st)
-            out = []
-            for cf in self.claimed.get(tid, ()):
-                d = self._judge(tid, cf, item)
-                if d is not None:
-                    out.append(d)
-            return out
-        return []
+        return out
+
+    def on_status(self, item: Accepted) -> list[AlertDraft]:
+        r = item.record
+        tid = r["trainee_id"]
+        sts = self.statuses.setdefault(tid, list)
+        st = _Status(r["status"], date.fromisoformat(r["since"]), r["id"])
+        if st not in sts and len(sts) < HISTORY_MAX:
+            sts.append(st)
+        out = []
+        for cf in self.claimed.items.get(tid, ()):
+            d = self._judge(tid, cf, item)
+            if d is not None:
+                out.append(d)
+        return out
 
     def _judge(self, tid: str, cf: _ClaimedFor, trigger: Accepted) -> AlertDraft | None:
         pack = pack_of(cf.pack)
@@ -519,16 +533,13 @@ class IneligibleTrainee(RuleDetector):
 class ExcessClaim(RuleDetector):
     name = "claims.excess_claim"
     kinds = ("excess_claim",)
+    handles = {"project": "on_catalog", "class_opened": "on_catalog", "claim": "on_claim"}
 
     def __init__(self) -> None:
         super().__init__()
         self.catalog = Catalog()
 
-    def observe(self, item: Item) -> list[AlertDraft]:
-        if not isinstance(item, Accepted):
-            return []
-        if self.catalog.observe(item) or item.type != "claim":
-            return []
+    def on_claim(self, item: Accepted) -> list[AlertDraft]:
         r = item.record
         if r["subsidy_kind"] != "training":
             return []
@@ -581,7 +592,7 @@ class ExcessClaim(RuleDetector):
 # ----------------------------------------------------------------- work_for_training_overrun
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _PaidMonths:
     claim_id: str
     claim_record: str
@@ -593,6 +604,7 @@ class _PaidMonths:
 class WorkForTrainingOverrun(RuleDetector):
     name = "claims.work_for_training_overrun"
     kinds = ("work_for_training_overrun",)
+    handles = {"claim": "on_claim", "payment": "on_payment"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -600,19 +612,16 @@ class WorkForTrainingOverrun(RuleDetector):
         self.counted: Bounded = Bounded(KEYS_MAX)  # claim ids already counted
         self.paid: Bounded = Bounded(KEYS_MAX)  # trainee_id -> [_PaidMonths]
 
-    def observe(self, item: Item) -> list[AlertDraft]:
-        if not isinstance(item, Accepted):
-            return []
-        if item.type == "claim":
-            self.book.add(item)
-            return []
-        if item.type != "payment":
-            return []
+    def on_claim(self, item: Accepted) -> list[AlertDraft]:
+        self.book.add(item)
+        return []
+
+    def on_payment(self, item: Accepted) -> list[AlertDraft]:
         r = item.record
         c = self.book.get(r["claim_id"])
         if c is None or c.claim_id in self.counted or not c.months:
             return []
-        self.counted.setdefault(c.claim_id, lambda: True)
+        self.counted[c.claim_id] = True
         pack_code = item.pack or c.pack
         pack = pack_of(pack_code)
         if pack is None:
@@ -658,7 +667,7 @@ class WorkForTrainingOverrun(RuleDetector):
 # ----------------------------------------------------------------- segregation_of_duties
 
 
-@dataclass
+@dataclass(slots=True)
 class _Duties:
     claim_id: str
     claim_record: str
@@ -671,32 +680,31 @@ class _Duties:
 class SegregationOfDuties(RuleDetector):
     name = "claims.segregation_of_duties"
     kinds = ("segregation_of_duties",)
+    handles = {"claim": "on_claim", "claim_reviewed": "on_role", "payment": "on_role"}
 
     def __init__(self) -> None:
         super().__init__()
         self.duties: Bounded = Bounded(KEYS_MAX)  # claim_id -> _Duties
 
-    def observe(self, item: Item) -> list[AlertDraft]:
-        if not isinstance(item, Accepted):
-            return []
+    def on_claim(self, item: Accepted) -> list[AlertDraft]:
         r = item.record
-        if item.type == "claim":
-            self.duties.setdefault(
-                r["claim_id"], lambda: _Duties(r["claim_id"], r["id"], r.get("handled_by", ""), item.pack, {}, {})
-            )
-            return []
+        self.duties.setdefault(
+            r["claim_id"], lambda: _Duties(r["claim_id"], r["id"], r.get("handled_by", ""), item.pack, {}, {})
+        )
+        return []
+
+    def on_role(self, item: Accepted) -> list[AlertDraft]:
+        r = item.record
         if item.type == "claim_reviewed":
             d = self.duties.get(r["claim_id"])
             if d is None or r["id"] in d.reviews or len(d.reviews) >= HISTORY_MAX:
                 return []
             d.reviews[r["id"]] = r["reviewer_id"]
-        elif item.type == "payment":
+        else:  # payment
             d = self.duties.get(r["claim_id"])
             if d is None or r["id"] in d.approvals or len(d.approvals) >= HISTORY_MAX:
                 return []
             d.approvals[r["id"]] = (r["approved_by"], r["payment_id"])
-        else:
-            return []
         evidence: list[dict[str, Any]] = []
         roles: dict[str, set[str]] = {}
         for rec, reviewer in d.reviews.items():

@@ -88,19 +88,22 @@ KINDS = (
 # Not policy thresholds (the packs have none for these): engineering choices.
 SESSION_GRACE_S = 3600  # a session is over once a record of its class is this far past its end
 OVERLAP_MIN_S = 300  # two classes at once: overlap of at least 5 minutes inside the windows
-TRAINEE_HORIZON_S = 120 * 86400  # per-trainee intervals older than this (vs the newest) are dropped
-TRAINEE_INTERVALS_MAX = 256
+TRAINEE_HORIZON_S = 60 * 86400  # sign-in intervals this far behind the newest sign-out seen are dropped
+TRAINEE_INTERVALS_MAX = 64
+TEACHER_SESSIONS_MAX = 256  # latest-ending scheduled sessions kept per teacher
+SWEEP_EVERY = 50_000  # attendance items between sweeps of per-trainee and per-device windows
 DEVICE_WINDOW_MAX = 32  # recent sign-ins kept per device for the burst rule
 INSTITUTION_VERSIONS_MAX = 64
 IDS_PER_ITEM = 10  # attendance ids listed per evidence item
-CLASSES_MAX = 200_000
-TRAINEES_MAX = 1_000_000
+CLASSES_MAX = 50_000  # a class over keeps ~10 KB; a running one its sign-ins
+TRAINEES_MAX = 500_000
 TEACHERS_MAX = 200_000
 DEVICES_MAX = 200_000
 CATALOGUE_MAX = 200_000
 SUSPICIOUS_KEPT = 200
 PAIRS_KEPT = 100  # overlapping pairs kept per trainee / teacher (evidence shows at most 50 items)
 EARTH_RADIUS_M = 6_371_008.8
+M_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180.0
 CLAIM_KINDS_WITH_ATTENDANCE = ("training", "living_allowance")
 
 
@@ -210,6 +213,19 @@ class Venue:
     lat: float
     lon: float
     devices: frozenset[str]
+    cos_lat: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.cos_lat = math.cos(math.radians(self.lat))
+
+    def distance_m(self, lat: float, lon: float) -> float:
+        """Metres from the venue: a flat-earth estimate, haversine when it is anywhere near a limit."""
+        dy = lat - self.lat
+        dx = (lon - self.lon) * self.cos_lat
+        approx = M_PER_DEGREE * math.sqrt(dx * dx + dy * dy)
+        if approx < 200.0:
+            return approx
+        return haversine_m(lat, lon, self.lat, self.lon)
 
 
 @dataclass(slots=True)
@@ -263,10 +279,22 @@ class Session:
     judged: bool = False
     over_capacity: bool = False
     over_capacity_count: int = 0
+    frozen: bool = False  # the class is over: per-trainee detail dropped, numbers kept
+    frozen_signed: int = 0
 
     @property
     def scheduled(self) -> float:
         return self.end - self.start
+
+    def n_signed(self) -> int:
+        """Distinct trainees signed in to this session."""
+        return self.frozen_signed if self.frozen else len(self.inside)
+
+    def freeze(self) -> None:
+        self.delivered()
+        self.frozen_signed = len(self.inside)
+        self.frozen = True
+        self.inside, self.verified, self.raw = {}, {}, {}
 
     def delivered(self) -> float:
         """Median over signed-in trainees of their time inside the window (0 when nobody)."""
@@ -295,7 +323,8 @@ class ClassState:
         "sessions", "by_end", "next_judge", "last_end", "closed", "clock", "enrolled", "planned",
         "rejected", "sign_ins", "suspicious", "suspicious_count", "inspections", "ghosts", "judged_trainees",
         "ghost_sources", "short_sessions", "schedule_short", "delivered_short", "unlisted",
-        "proxy_flagged", "over_capacity",
+        "proxy_flagged", "over_capacity", "th", "next_due", "close_due", "compact", "verified_total",
+        "signed_sessions",
     )
 
     def __init__(self) -> None:
@@ -321,6 +350,12 @@ class ClassState:
         self.unlisted: list[dict[str, Any]] = []
         self.proxy_flagged = False
         self.over_capacity: dict[str, dict[str, Any]] = {}
+        self.next_due = math.inf  # when the next session is over (its end + grace)
+        self.close_due = math.inf  # when the class is over (last end + grace)
+        # once over, the class keeps per-trainee totals instead of every interval (bounded memory)
+        self.compact = False
+        self.verified_total: dict[str, float] = {}
+        self.signed_sessions: dict[str, int] = {}
 
 
 @dataclass(slots=True)
@@ -347,6 +382,8 @@ class ClassDetector:
         self.overlaps = Bounded(TRAINEES_MAX)  # trainee -> list of evidence pairs
         self.double_booked = Bounded(TEACHERS_MAX)  # teacher -> list of evidence pairs
         self.memo = ContentMemo()
+        self._newest = -math.inf  # latest sign-out seen (data time): the sweep's watermark
+        self._since_sweep = 0
         self._handlers = {
             "institution": self._institution,
             "project": self._project,
@@ -427,9 +464,11 @@ class ClassDetector:
             cs.sessions[sess.sid] = sess
         cs.by_end = sorted(cs.sessions.values(), key=lambda x: (x.end, x.sid))
         cs.last_end = cs.by_end[-1].end if cs.by_end else 0.0
+        cs.next_due = cs.by_end[0].end + SESSION_GRACE_S if cs.by_end else math.inf
+        cs.close_due = cs.last_end + SESSION_GRACE_S if cs.by_end else math.inf
+        cs.th = th = thresholds(pack)
         self.classes[cs.class_id] = cs
 
-        th = thresholds(pack)
         # unlisted_institution: opened while suspended or delisted
         self._check_unlisted(cs, item, rec, "class_opened", out)
         # shortened_hours: a schedule short of the standard is short from day one
@@ -471,12 +510,20 @@ class ClassDetector:
         sess = cs.sessions.get(rec["session_id"])
         if sess is None:
             return
-        th = thresholds(cs.pack)
+        th = cs.th
         trainee = rec["trainee_id"]
         att_id = rec["id"]
-        t_in = parse_ts(rec["sign_in"])
+        sign_in = rec["sign_in"]
+        t_in = parse_ts(sign_in)
         t_out = parse_ts(rec["sign_out"])
+        at_text = rec["at"]
+        at = t_in if at_text == sign_in else parse_ts(at_text)
         device = rec.get("device_id", "")
+        if t_out > self._newest:
+            self._newest = t_out
+        self._since_sweep += 1
+        if self._since_sweep >= SWEEP_EVERY:
+            self._sweep()
 
         # -- is this sign-in suspicious?
         reasons: list[dict[str, Any]] = []
@@ -487,7 +534,7 @@ class ClassDetector:
         iv = inst.as_of(t_in) if inst is not None else None
         venue = iv.venues.get(cs.venue_id) if iv is not None else None
         if sess.onsite and venue is not None:
-            d = haversine_m(float(rec["lat"]), float(rec["lon"]), venue.lat, venue.lon)
+            d = venue.distance_m(float(rec["lat"]), float(rec["lon"]))
             if d > th.radius_m:
                 reasons.append({"rule": "distance", "meters": round(d), "max_meters": th.radius_m, "venue_id": cs.venue_id})
             if device not in venue.devices:
@@ -495,11 +542,14 @@ class ClassDetector:
                     "rule": "device_not_registered", "device_id": device, "venue_id": cs.venue_id,
                     "institution_record_id": iv.record_id,
                 })
-        recent = self.devices.setdefault(device, lambda: deque(maxlen=DEVICE_WINDOW_MAX))
+        recent = self.devices.get(device)
+        if recent is None:
+            recent = self.devices.setdefault(device, _device_window)
         burst_ids: list[str] = []
         seen_trainees = {trainee}
+        lo = t_in - th.burst_s
         for (t, tr, aid) in recent:
-            if t_in - th.burst_s <= t <= t_in and tr not in seen_trainees:
+            if lo <= t <= t_in and tr not in seen_trainees:
                 seen_trainees.add(tr)
                 burst_ids.append(aid)
         recent.append((t_in, trainee, att_id))
@@ -511,10 +561,32 @@ class ClassDetector:
 
         # -- record the sign-in
         cs.sign_ins += 1
-        s_clip = max(t_in, sess.start)
-        e_clip = min(t_out, sess.end)
-        first_in_session = trainee not in sess.raw
-        sess.raw.setdefault(trainee, []).append((t_in, t_out))
+        s_clip = t_in if t_in > sess.start else sess.start
+        e_clip = t_out if t_out < sess.end else sess.end
+        if reasons:
+            cs.suspicious_count += 1
+            if len(cs.suspicious) < SUSPICIOUS_KEPT:
+                cs.suspicious.append({
+                    "attendance_id": att_id, "trainee_id": trainee, "session_id": sess.sid,
+                    "sign_in": rec["sign_in"], "reasons": reasons,
+                })
+            self._check_proxy(cs, item, out, final=False)
+        if cs.compact or sess.frozen:
+            # A sign-in arriving after the class was over: it still counts for the trainee's
+            # verified time and the proxy share; the sessions' figures are closed.
+            if e_clip > s_clip and not reasons:
+                cs.verified_total[trainee] = cs.verified_total.get(trainee, 0.0) + (e_clip - s_clip)
+            if e_clip > s_clip:
+                self._check_overlap(cs, sess, trainee, att_id, s_clip, e_clip, item, out)
+            if at > cs.clock:
+                cs.clock = at
+            return
+        raw = sess.raw.get(trainee)
+        first_in_session = raw is None
+        if raw is None:
+            sess.raw[trainee] = [(t_in, t_out)]
+        else:
+            raw.append((t_in, t_out))
         if len(sess.att_ids) < IDS_PER_ITEM:
             sess.att_ids.append(att_id)
         if e_clip > s_clip:
@@ -525,15 +597,6 @@ class ClassDetector:
             sess.inside[trainee] = [(s_clip, s_clip)]  # signed in, but no time inside the window
         sess.delivered_cache = None
 
-        if reasons:
-            cs.suspicious_count += 1
-            if len(cs.suspicious) < SUSPICIOUS_KEPT:
-                cs.suspicious.append({
-                    "attendance_id": att_id, "trainee_id": trainee, "session_id": sess.sid,
-                    "sign_in": rec["sign_in"], "reasons": reasons,
-                })
-            self._check_proxy(cs, item, out, final=False)
-
         # -- venue capacity: distinct trainees signed in to an onsite session
         if first_in_session and sess.onsite and venue is not None and len(sess.raw) > venue.capacity:
             n = len(sess.raw)
@@ -543,7 +606,7 @@ class ClassDetector:
                 self._note_capacity(cs, sess, venue, iv, item, out)
 
         # -- an inspection of this session sees this trainee?
-        for insp in cs.inspections:
+        for insp in cs.inspections if cs.inspections else ():
             if insp.sid == sess.sid and t_in <= insp.at <= t_out:
                 n = self._signed_in_at(sess, insp.at)
                 if n != insp.signed_in:
@@ -556,10 +619,32 @@ class ClassDetector:
         if e_clip > s_clip:
             self._check_overlap(cs, sess, trainee, att_id, s_clip, e_clip, item, out)
 
-        self._advance(cs, item, out)
+        if at > cs.clock:
+            cs.clock = at
+        if cs.clock >= cs.next_due or (cs.clock >= cs.close_due and not cs.closed):
+            self._advance(cs, item, out, at=at)
+
+    def _sweep(self) -> None:
+        """Drop sign-in windows no later sign-in can overlap any more (bounded memory).
+
+        Deterministic: runs every SWEEP_EVERY attendance items, against data time."""
+        self._since_sweep = 0
+        horizon = self._newest - TRAINEE_HORIZON_S
+        gone = []
+        for t, spans in self.trainees.items.items():
+            while spans and spans[0][1] < horizon:
+                spans.popleft()
+            if not spans:
+                gone.append(t)
+        for t in gone:
+            self.trainees.pop(t)
+        gone = [d for d, recent in self.devices.items.items() if not recent or recent[-1][0] < horizon]
+        for d in gone:
+            self.devices.pop(d)
 
     @staticmethod
     def _signed_in_at(sess: Session, at: float) -> int:
+        """Distinct trainees signed in at ``at`` (sign_in <= at <= sign_out)."""
         n = 0
         for spans in sess.raw.values():
             for (a, b) in spans:
@@ -570,21 +655,23 @@ class ClassDetector:
 
     def _check_overlap(self, cs: ClassState, sess: Session, trainee: str, att_id: str,
                        s: float, e: float, item: Accepted, out: list[AlertDraft]) -> None:
-        spans: deque = self.trainees.setdefault(trainee, deque)
+        spans: deque = self.trainees.get(trainee)
+        if spans is None:
+            spans = self.trainees.setdefault(trainee, deque)
         found: list[dict[str, Any]] = []
+        class_id = cs.class_id
         for (s2, e2, cls2, sid2, att2) in spans:
-            if cls2 == cs.class_id:
+            if e2 - s < OVERLAP_MIN_S or e - s2 < OVERLAP_MIN_S or cls2 == class_id:
                 continue
-            ov = min(e, e2) - max(s, s2)
+            ov = (e if e < e2 else e2) - (s if s > s2 else s2)
             if ov >= OVERLAP_MIN_S:
                 found.append({
                     "attendance_id": att_id, "class_id": cs.class_id, "session_id": sess.sid,
                     "other_attendance_id": att2, "other_class_id": cls2, "other_session_id": sid2,
                     "overlap_minutes": _minutes(ov),
                 })
-        spans.append((s, e, cs.class_id, sess.sid, att_id))
-        horizon = max(s, spans[0][0]) - TRAINEE_HORIZON_S
-        while spans and (len(spans) > TRAINEE_INTERVALS_MAX or spans[0][1] < horizon):
+        spans.append((s, e, class_id, sess.sid, att_id))
+        while len(spans) > TRAINEE_INTERVALS_MAX:
             spans.popleft()
         if not found:
             return
@@ -619,7 +706,7 @@ class ClassDetector:
     # ------------------------------------------------------------ proxy sign-ins
 
     def _check_proxy(self, cs: ClassState, item: Accepted, out: list[AlertDraft], *, final: bool) -> None:
-        th = thresholds(cs.pack)
+        th = cs.th
         n = cs.suspicious_count
         if n < th.proxy_count or cs.sign_ins == 0:
             return
@@ -655,8 +742,10 @@ class ClassDetector:
         sess = cs.sessions.get(rec["session_id"])
         if sess is None:
             return
-        th = thresholds(cs.pack)
+        th = cs.th
         at = parse_ts(rec["at"])
+        if sess.frozen:
+            return  # an inspection reported after the class was over: its sign-ins are no longer kept
         insp = Inspection(rec["id"], sess.sid, at, rec["at"], int(rec["present_count"]))
         insp.signed_in = self._signed_in_at(sess, at)
         cs.inspections.append(insp)
@@ -688,10 +777,13 @@ class ClassDetector:
         self._check_unlisted(cs, item, rec, "claim", out)
         self._advance(cs, item, out, at=at, closing=True)
         if rec.get("subsidy_kind") in CLAIM_KINDS_WITH_ATTENDANCE:
-            if self._judge_trainees(cs, list(rec.get("trainee_ids", ())), rec["claim_id"]):
+            self._judge_trainees(cs, list(rec.get("trainee_ids", ())), rec["claim_id"])
+            if cs.ghosts:  # the claim is what pays: its draft says where the class stands
                 self._emit_inflated(cs, item, out)
 
     def _verified_seconds(self, cs: ClassState, trainee: str) -> float:
+        if cs.compact:
+            return cs.verified_total.get(trainee, 0.0)
         total = 0.0
         for sess in cs.by_end:
             spans = sess.verified.get(trainee)
@@ -699,7 +791,9 @@ class ClassDetector:
                 total += _union_length(spans)
         return total
 
-    def _attendance_ids_of(self, cs: ClassState, trainee: str) -> tuple[int, int]:
+    def _sessions_signed(self, cs: ClassState, trainee: str) -> tuple[int, int]:
+        if cs.compact:
+            return cs.signed_sessions.get(trainee, 0), len(cs.sessions)
         signed = sum(1 for s in cs.by_end if trainee in s.raw)
         return signed, len(cs.sessions)
 
@@ -708,7 +802,7 @@ class ClassDetector:
         proj = self.projects.get(cs.project_id)
         if proj is None:
             return False
-        th = thresholds(cs.pack)
+        th = cs.th
         required = th.verified_share * proj.standard_minutes * 60.0
         new = False
         for t in trainees:
@@ -721,7 +815,7 @@ class ClassDetector:
                 continue
             v = self._verified_seconds(cs, t)
             if v < required:
-                signed, sessions = self._attendance_ids_of(cs, t)
+                signed, sessions = self._sessions_signed(cs, t)
                 cs.ghost_sources[t] = [source_id]
                 cs.ghosts[t] = {
                     "check": "unverified_attendance", "trainee_id": t,
@@ -737,13 +831,15 @@ class ClassDetector:
         return new
 
     def _emit_inflated(self, cs: ClassState, item: Accepted, out: list[AlertDraft]) -> None:
-        th = thresholds(cs.pack)
+        th = cs.th
         severity = "low"
         evidence: list[dict[str, Any]] = []
         n_judged = len(cs.judged_trainees)
         n_ghost = len(cs.ghosts)
+        # share of the class: over the roster, or the trainees judged when more were claimed
+        base = max(n_judged, len(cs.enrolled))
+        share = n_ghost / base if base else 0.0
         if n_ghost:
-            share = n_ghost / max(1, n_judged)
             severity = severity_max(severity, _share_severity(share), "medium" if n_ghost >= 3 else "low")
         flagged = [i for i in cs.inspections if i.flagged]
         for i in flagged:
@@ -752,8 +848,8 @@ class ClassDetector:
         proj = self.projects.get(cs.project_id)
         evidence.append({
             "check": "summary", "class_opened_id": cs.opened_id,
-            "trainees_judged": n_judged, "unverified": n_ghost,
-            "share": round(n_ghost / n_judged, 4) if n_judged else 0.0,
+            "trainees_judged": n_judged, "enrolled": len(cs.enrolled), "unverified": n_ghost,
+            "share": round(share, 4),
             "standard_minutes": _minutes(proj.standard_minutes * 60) if proj else None,
             "verified_share_min": th.verified_share, "inspections_short": len(flagged),
         })
@@ -786,7 +882,7 @@ class ClassDetector:
             at = parse_ts(item.record["at"])
         if at > cs.clock:
             cs.clock = at
-        th = thresholds(cs.pack)
+        th = cs.th
         changed = False
         while cs.next_judge < len(cs.by_end):
             sess = cs.by_end[cs.next_judge]
@@ -794,15 +890,18 @@ class ClassDetector:
             if not over:
                 break
             cs.next_judge += 1
+            cs.next_due = (
+                cs.by_end[cs.next_judge].end + SESSION_GRACE_S if cs.next_judge < len(cs.by_end) else math.inf
+            )
             sess.judged = True
-            if sess.over_capacity and cs.over_capacity.get(sess.sid, {}).get("signed_in") != len(sess.raw):
+            if sess.over_capacity and cs.over_capacity.get(sess.sid, {}).get("signed_in") != sess.n_signed():
                 inst = self.institutions.get(cs.institution_id)
                 iv = inst.as_of(sess.start) if inst else None
                 venue = iv.venues.get(cs.venue_id) if iv else None
                 if venue is not None:
-                    sess.over_capacity_count = len(sess.raw)
+                    sess.over_capacity_count = sess.n_signed()
                     self._note_capacity(cs, sess, venue, iv, item, out)
-            if not sess.inside:
+            if not sess.n_signed():
                 continue  # nobody signed in: counted as nothing delivered in the class total
             delivered = sess.delivered()
             ratio = delivered / sess.scheduled if sess.scheduled > 0 else 1.0
@@ -811,7 +910,7 @@ class ClassDetector:
                     "check": "session", "session_id": sess.sid, "start": sess.start_text, "end": sess.end_text,
                     "scheduled_minutes": _minutes(sess.scheduled), "delivered_minutes": _minutes(delivered),
                     "ratio": round(ratio, 4), "min_ratio": th.session_ratio,
-                    "signed_in": len(sess.inside), "attendance_ids": list(sess.att_ids),
+                    "signed_in": sess.n_signed(), "attendance_ids": list(sess.att_ids),
                 }
                 changed = True
         class_over = cs.by_end and cs.clock >= cs.last_end + SESSION_GRACE_S
@@ -825,17 +924,34 @@ class ClassDetector:
                     self._check_proxy(cs, item, out, final=True)
         if changed:
             self._emit_shortened(cs, item, out)
+        if cs.closed and not cs.compact and cs.next_judge >= len(cs.by_end):
+            self._compact(cs)
+
+    @staticmethod
+    def _compact(cs: ClassState) -> None:
+        """The class is over and every session judged: keep totals, drop the intervals."""
+        vt: dict[str, float] = {}
+        signed: dict[str, int] = {}
+        for sess in cs.by_end:
+            for t, spans in sess.verified.items():
+                vt[t] = vt.get(t, 0.0) + _union_length(spans)
+            for t in sess.raw:
+                signed[t] = signed.get(t, 0) + 1
+            sess.freeze()
+        cs.verified_total = vt
+        cs.signed_sessions = signed
+        cs.compact = True
 
     def _judge_delivered(self, cs: ClassState, item: Accepted) -> bool:
         proj = self.projects.get(cs.project_id)
         if proj is None:
             return False
-        th = thresholds(cs.pack)
+        th = cs.th
         std = proj.standard_minutes * 60.0
         delivered = 0.0
         empty: list[str] = []
         for sess in cs.by_end:
-            if sess.inside:
+            if sess.n_signed():
                 delivered += sess.delivered()
             else:
                 empty.append(sess.sid)
@@ -935,7 +1051,7 @@ class ClassDetector:
         for sess in cs.by_end:
             booked = self.teachers.setdefault(sess.teacher, list)
             booked.append((sess.start, sess.end, cs.class_id, sess.sid, cs.opened_id, sess.start_text, sess.end_text))
-            if len(booked) > TRAINEE_INTERVALS_MAX:
+            if len(booked) > TEACHER_SESSIONS_MAX:
                 # keep the latest-ending sessions: old schedules cannot clash with new classes
                 booked.sort(key=lambda b: (b[1], b[2], b[3]))
                 del booked[0]
@@ -948,6 +1064,10 @@ class ClassDetector:
                          "classes": classes[:IDS_PER_ITEM]}] + all_pairs
             self._emit(out, "teacher_double_booked", {"teacher_id": teacher}, severity, evidence, cs.pack, item,
                        f"teacher scheduled in {len(all_pairs)} overlapping session(s) of {len(classes)} classes")
+
+
+def _device_window() -> deque:
+    return deque(maxlen=DEVICE_WINDOW_MAX)
 
 
 def detectors() -> list[ClassDetector]:

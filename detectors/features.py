@@ -39,7 +39,7 @@ FEATURES: tuple[str, ...] = (
     "face_low_share",  # share of face sign-ins scoring below FACE_LOW
     "inspection_ratio",  # present_count / trainees signed in at the inspection time (mean)
     "cost_per_trainee",  # training claim yuan / trainees claimed
-    "device_top_share",  # share of sign-ins on the busiest device
+    "device_top_share",  # share of sign-ins on the busiest device, minus 1 / registered devices of the venue
     "duration_cv",  # coefficient of variation of time inside the window per sign-in
     "signout_spread_min",  # std of (sign-out − session end), minutes
     "attendance_rate",  # sign-ins / (enrolled × sessions)
@@ -102,6 +102,7 @@ _MAD_TO_SIGMA = 1.4826
 _MEANAD_TO_SIGMA = 1.2533
 
 _fromiso = datetime.fromisoformat
+_NONE: tuple = ()
 
 
 def _ts(text: str) -> float:
@@ -135,6 +136,7 @@ class _Project:
         self.level = str(rec.get("level", ""))
         self.pack = pack or pack_code_for(str(rec.get("region", ""))) or ""
         self.std_minutes = float(rec.get("standard_hours", 0)) * float(rec.get("class_hour_minutes", 45) or 45)
+        self.subsidy_fen = _fen(rec.get("subsidy_per_trainee"))
 
 
 class _Session:
@@ -151,10 +153,10 @@ class _Session:
 class _Class:
     __slots__ = (
         "class_id", "occupation", "level", "pack", "std_minutes", "end_date",
-        "venue", "sessions", "enrolled", "signins", "off_n", "off_sum", "off_sq",
+        "venue", "sessions", "enrolled", "signins", "off_sum", "off_sq",
         "out_sum", "out_sq", "face_n", "face_sum", "face_low", "devices",
         "verified_min", "inspections", "completions", "passed", "claim_fen",
-        "claimed", "rules", "face_sq", "coords", "per_trainee",
+        "claimed", "face_min", "geo", "subsidy_fen", "face_sq", "coords", "per_trainee",
     )
 
     def __init__(self, class_id: str, project: _Project, pack: str, end_date: str, venue: Any) -> None:
@@ -163,12 +165,12 @@ class _Class:
         self.level = project.level
         self.pack = pack
         self.std_minutes = project.std_minutes
+        self.subsidy_fen = project.subsidy_fen
         self.end_date = end_date
         self.venue = venue  # (lat, lon, frozenset(devices), capacity) or None
         self.sessions: dict[str, _Session] = {}
         self.enrolled: set[str] = set()
         self.signins = 0
-        self.off_n = 0
         self.off_sum = 0.0
         self.off_sq = 0.0
         self.out_sum = 0.0
@@ -185,7 +187,8 @@ class _Class:
         self.completions: dict[str, bool] = {}
         self.claim_fen: int | None = None
         self.claimed: set[str] = set()
-        self.rules = _rules(pack)
+        self.face_min, radius = _rules(pack)
+        self.geo = _geo(venue, radius)
 
 
 def _rules(pack: str) -> tuple[float, float]:
@@ -195,11 +198,17 @@ def _rules(pack: str) -> tuple[float, float]:
     return float(p.value("face_score_min")), float(p.value("venue_radius_m"))
 
 
-def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    # equirectangular: exact enough within a few km, and cheap
-    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
-    y = math.radians(lat2 - lat1)
-    return 6_371_000.0 * math.hypot(x, y)
+_METRES_PER_DEGREE = 6_371_000.0 * math.pi / 180.0
+
+
+def _geo(venue: Any, radius_m: float) -> tuple[float, float, float, float, frozenset[str]] | None:
+    """(lat, lon, 1/lat-radius, 1/lon-radius, devices): a sign-in is inside the
+    radius when ((Δlat·a)² + (Δlon·b)²) ≤ 1 (equirectangular at the venue)."""
+    if venue is None:
+        return None
+    lat, lon, devices = venue[0], venue[1], venue[2]
+    r_deg = max(radius_m, 1.0) / _METRES_PER_DEGREE
+    return (lat, lon, 1.0 / r_deg, max(1e-9, math.cos(math.radians(lat))) / r_deg, devices)
 
 
 def _std(n: int, s: float, sq: float) -> float | None:
@@ -237,18 +246,21 @@ class FeatureBuilder:
 
     # ---------------------------------------------------------------- observe
 
-    def observe(self, item: Item) -> list[ClassFeatures]:
+    def observe(self, item: Item) -> Sequence[ClassFeatures]:
         """Fold one item; return the classes it completed (usually none)."""
         if type(item) is not Accepted:
-            return []
+            return _NONE
         rec = item.record
         t = item.type
-        out: list[ClassFeatures] = []
-        if t == "attendance":
+        if t == "attendance":  # the hot path: no list, no day check unless the day moved
             c = self.open.get(rec["class_id"])
             if c is not None:
                 self._attendance(c, rec)
-        elif t == "enrollment":
+            if rec["at"][:10] > self.feed_day:
+                return self._expire(item)
+            return _NONE
+        out: list[ClassFeatures] = []
+        if t == "enrollment":
             c = self.open.get(rec["class_id"])
             if c is not None:
                 c.enrolled.add(rec["trainee_id"])
@@ -267,7 +279,9 @@ class FeatureBuilder:
                 if c is not None:
                     c.claim_fen = _fen(rec.get("amount"))
                     c.claimed = set(rec.get("trainee_ids") or ())
-                    out.append(self._complete(c, item))
+                    f = self._complete(c, item)
+                    if f is not None:
+                        out.append(f)
         elif t == "class_opened":
             self._opened(item)
         elif t == "class_reviewed":
@@ -283,17 +297,25 @@ class FeatureBuilder:
                     key,
                     (float(v.get("lat", 0.0)), float(v.get("lon", 0.0)), frozenset(v.get("devices") or ()), int(v.get("capacity", 0) or 0)),
                 )
-        day = rec.get("at", "")[:10]
+        if rec.get("at", "")[:10] > self.feed_day:
+            out.extend(self._expire(item))
+        return out or _NONE
+
+    def _expire(self, item: Accepted) -> list[ClassFeatures]:
+        """The feed's data date moved on: complete the classes now past due."""
+        day = item.record.get("at", "")[:10]
         if day > self.feed_day:
             self.feed_day = day
-        while self._due and self._due[0][0] < self.feed_day:
-            _, _, cid = heapq.heappop(self._due)
+        out: list[ClassFeatures] = []
+        due = self._due
+        while due and due[0][0] < self.feed_day:
+            _, _, cid = heapq.heappop(due)
             c = self.open.get(cid)
             if c is not None:
                 f = self._complete(c, item)
                 if f is not None:
                     out.append(f)
-        return [f for f in out if f is not None]
+        return out
 
     def flush(self, item: Accepted | None = None) -> list[ClassFeatures]:
         """Complete every open class now (end of an evaluation run)."""
@@ -335,14 +357,17 @@ class FeatureBuilder:
             heapq.heappush(self._due, (_add_days(c.end_date, self.grace_days), self._seq, cid))
 
     def _attendance(self, c: _Class, rec: dict[str, Any]) -> None:
+        # The hot path (most of the feed is attendance): plain locals, required
+        # contract fields by index, no per-record allocation beyond what is kept.
         s = c.sessions.get(rec["session_id"])
         if s is None:
             return
-        t_in = _ts(rec["sign_in"])
-        t_out = _ts(rec["sign_out"])
+        t_in = _fromiso(rec["sign_in"]).timestamp()
+        t_out = _fromiso(rec["sign_out"]).timestamp()
+        start = s.start
+        end = s.end
         c.signins += 1
-        off = (t_in - s.start) / 60.0
-        c.off_n += 1
+        off = (t_in - start) / 60.0
         c.off_sum += off
         c.off_sq += off * off
         tid = rec["trainee_id"]
@@ -353,38 +378,44 @@ class FeatureBuilder:
             pt[0] += 1.0
             pt[1] += off
             pt[2] += off * off
-        out = (t_out - s.end) / 60.0
+        out = (t_out - end) / 60.0
         c.out_sum += out
         c.out_sq += out * out
-        inside = max(0.0, min(t_out, s.end) - max(t_in, s.start)) / 60.0
+        inside = ((t_out if t_out < end else end) - (t_in if t_in > start else start)) / 60.0
+        if inside < 0.0:
+            inside = 0.0
         s.inside.append(inside)
         s.intervals.append((t_in, t_out))
-        dev = rec.get("device_id") or ""
-        c.devices[dev] = c.devices.get(dev, 0) + 1
+        dev = rec["device_id"]
+        devices = c.devices
+        devices[dev] = devices.get(dev, 0) + 1
         suspicious = False
         score = rec.get("face_score")
-        if rec.get("method") == "face" and score is not None:
-            score = float(score)
+        if score is not None and rec["method"] == "face":
             c.face_n += 1
             c.face_sum += score
             c.face_sq += score * score
             if score < FACE_LOW:
                 c.face_low += 1
-            if score < c.rules[0]:
+            if score < c.face_min:
                 suspicious = True
-        lat, lon = rec.get("lat"), rec.get("lon")
-        if lat is not None and lon is not None:
-            key = (lat, lon)
-            c.coords[key] = c.coords.get(key, 0) + 1
-        venue = c.venue
-        if venue is not None:
-            if dev not in venue[2]:
+        lat = rec["lat"]
+        lon = rec["lon"]
+        key = (lat, lon)
+        coords = c.coords
+        coords[key] = coords.get(key, 0) + 1
+        geo = c.geo
+        if geo is not None:
+            if dev not in geo[4]:
                 suspicious = True
-            elif s.onsite and lat is not None and lon is not None:
-                if _metres(venue[0], venue[1], float(lat), float(lon)) > c.rules[1]:
+            elif s.onsite:
+                y = (lat - geo[0]) * geo[2]
+                x = (lon - geo[1]) * geo[3]
+                if x * x + y * y > 1.0:  # outside the venue radius (equirectangular)
                     suspicious = True
         if not suspicious:
-            c.verified_min[tid] = c.verified_min.get(tid, 0.0) + inside
+            vm = c.verified_min
+            vm[tid] = vm.get(tid, 0.0) + inside
 
     # ---------------------------------------------------------------- features
 
@@ -431,8 +462,8 @@ def class_values(c: _Class) -> tuple[float | None, ...]:
     # delivered hours: per session the median of time inside the window
     delivered = sum(_median(s.inside) for s in c.sessions.values() if s.inside)
     hours_ratio = delivered / c.std_minutes if c.std_minutes > 0 else None
-    spread = _std(c.off_n, c.off_sum, c.off_sq)
-    out_spread = _std(c.off_n, c.out_sum, c.out_sq)
+    spread = _std(c.signins, c.off_sum, c.off_sq)
+    out_spread = _std(c.signins, c.out_sum, c.out_sq)
     face_mean = c.face_sum / c.face_n if c.face_n else None
     face_low = c.face_low / c.face_n if c.face_n else None
     # inspections: present / signed in at that moment
@@ -449,6 +480,10 @@ def class_values(c: _Class) -> tuple[float | None, ...]:
     inspection_ratio = sum(ratios) / len(ratios) if ratios else None
     cost = (c.claim_fen / 100.0 / len(c.claimed)) if (c.claim_fen is not None and c.claimed) else None
     top_device = (max(c.devices.values()) / c.signins) if c.signins else None
+    if top_device is not None and c.venue is not None and c.venue[2]:
+        # in excess of an even spread over the venue's registered devices: a
+        # one-device venue is not suspicious for putting everyone on it
+        top_device -= 1.0 / len(c.venue[2])
     all_inside = [x for s in c.sessions.values() for x in s.inside]
     if len(all_inside) >= 2:
         mean_in = sum(all_inside) / len(all_inside)

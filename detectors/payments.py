@@ -27,13 +27,19 @@ Interpretations (the record contract's "Soft rules" table, made exact):
   contract's example 2024-01-30..2024-02-06 is 8 days, passing the 7-day
   minimum; so would a notice of 2024-01-30..2024-02-05); objections > 0 on the
   latest notice where the pack's ``notice_blocks_on_objections``.
+
+Severity (by magnitude): duplicate_payment by the amount paid twice (under
+10,000 yuan medium, from 10,000 high, from 100,000 critical); split_payment
+by the largest window total over the threshold (up to 2× medium, up to 4×
+high, above critical); notice_skipped high with no notice, with objections
+standing or a notice under half the minimum, else medium.
 """
 
 from __future__ import annotations
 
 from bisect import insort
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 from detectors.base import AlertDraft, Bounded, Detector
@@ -47,7 +53,7 @@ from detectors.claims import (
     yuan_rule_fen,
 )
 from ledger.money import fen_to_yuan, parse_fen
-from projections.feed import Accepted, Item
+from projections.feed import Accepted
 
 NO_CLASS = "no-class"
 PIECES_MAX = 256  # pieces kept per (payee, obligation) within the window span
@@ -57,7 +63,7 @@ FIRSTS_MAX = 8  # earlier payments kept per duplicate key (one per claim)
 # ----------------------------------------------------------------- duplicate_payment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Paid:
     payment_id: str
     record_id: str
@@ -69,20 +75,18 @@ class _Paid:
 class DuplicatePayment(RuleDetector):
     name = "payments.duplicate_payment"
     kinds = ("duplicate_payment",)
+    handles = {"claim": "on_claim", "payment": "on_payment"}
 
     def __init__(self) -> None:
         super().__init__()
         self.book = ClaimBook()
         self.firsts: Bounded = Bounded(KEYS_MAX)  # (payee, fen, class, trainees) -> [_Paid]
 
-    def observe(self, item: Item) -> list[AlertDraft]:
-        if not isinstance(item, Accepted):
-            return []
-        if item.type == "claim":
-            self.book.add(item)
-            return []
-        if item.type != "payment":
-            return []
+    def on_claim(self, item: Accepted) -> list[AlertDraft]:
+        self.book.add(item)
+        return []
+
+    def on_payment(self, item: Accepted) -> list[AlertDraft]:
         r = item.record
         c = self.book.get(r["claim_id"])
         if c is None or c.class_id is None:
@@ -130,17 +134,22 @@ class DuplicatePayment(RuleDetector):
 # ----------------------------------------------------------------- split_payment
 
 
-@dataclass(order=True, frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Piece:
-    when: datetime
+    when: float  # epoch seconds of ``at``
     payment_id: str
-    record_id: str = field(compare=False)
-    claim_id: str = field(compare=False)
-    amount: int = field(compare=False)
-    at: str = field(compare=False)
+    record_id: str
+    claim_id: str
+    amount: int
+    at: str
 
 
-@dataclass
+
+def _order(p: _Piece) -> tuple[float, str]:
+    return (p.when, p.payment_id)
+
+
+@dataclass(slots=True)
 class _Flagged:
     pieces: dict[str, _Piece] = field(default_factory=dict)  # payment_id -> piece
     max_window_total: int = 0
@@ -151,41 +160,50 @@ class _Flagged:
 class SplitPayment(RuleDetector):
     name = "payments.split_payment"
     kinds = ("split_payment",)
+    handles = {"claim": "on_claim", "payment": "on_payment"}
 
     def __init__(self) -> None:
         super().__init__()
         self.claim_class: Bounded = Bounded(KEYS_MAX)  # claim_id -> class_id or NO_CLASS
         self.groups: Bounded = Bounded(KEYS_MAX)  # (payee, obligation) -> sorted [_Piece]
         self.flagged: Bounded = Bounded(KEYS_MAX)  # payee -> {obligation: _Flagged}
+        self._rules: dict[str, tuple[int, int]] = {}  # pack -> (threshold fen, window days)
 
-    def observe(self, item: Item) -> list[AlertDraft]:
-        if not isinstance(item, Accepted):
-            return []
+    def on_claim(self, item: Accepted) -> list[AlertDraft]:
         r = item.record
-        if item.type == "claim":
-            self.claim_class.setdefault(r["claim_id"], lambda: r.get("class_id") or NO_CLASS)
+        self.claim_class.setdefault(r["claim_id"], lambda: r.get("class_id") or NO_CLASS)
+        return []
+
+    def on_payment(self, item: Accepted) -> list[AlertDraft]:
+        r = item.record
+        obligation = self.claim_class.items.get(r["claim_id"])
+        rules = self._rules.get(item.pack) if item.pack is not None else None
+        if rules is None:
+            pack = pack_of(item.pack)
+            if pack is None:
+                return []
+            rules = self._rules[pack.code] = (
+                yuan_rule_fen(pack, "split_payment_threshold_yuan"),
+                pack.value("split_payment_window_days"),
+            )
+        if obligation is None:
             return []
-        if item.type != "payment":
-            return []
-        pack = pack_of(item.pack)
-        obligation = self.claim_class.get(r["claim_id"])
-        if pack is None or obligation is None:
-            return []
-        threshold = yuan_rule_fen(pack, "split_payment_threshold_yuan")
-        days = pack.value("split_payment_window_days")
+        threshold, days = rules
         amount = parse_fen(r["amount"])
         if amount >= threshold:
             return []
-        window = timedelta(days=days)
+        window = days * 86400.0
         payee = r["payee_id"]
-        piece = _Piece(local_dt(r["at"]), r["payment_id"], r["id"], r["claim_id"], amount, r["at"])
+        piece = _Piece(local_dt(r["at"]).timestamp(), r["payment_id"], r["id"], r["claim_id"], amount, r["at"])
         group: list[_Piece] = self.groups.setdefault((payee, obligation), list)
         if any(p.payment_id == piece.payment_id for p in group):
             return []  # seen already
-        insort(group, piece)
+        insort(group, piece, key=_order)
         horizon = group[-1].when - 2 * window  # older pieces can share no window with new ones
         while group and (group[0].when < horizon or len(group) > PIECES_MAX):
             group.pop(0)
+        if len(group) < 2:
+            return []
         hit: dict[str, _Piece] = {}
         best = 0
         for end in group:  # every window [end - W, end] that contains the new piece
@@ -208,7 +226,7 @@ class SplitPayment(RuleDetector):
         worst = 0
         for ob in sorted(per_payee):
             fl = per_payee[ob]
-            pieces = sorted(fl.pieces.values())
+            pieces = sorted(fl.pieces.values(), key=_order)
             worst = max(worst, fl.max_window_total * 100 // fl.threshold)
             evidence.append(
                 {
@@ -249,7 +267,7 @@ class SplitPayment(RuleDetector):
 # ----------------------------------------------------------------- notice_skipped
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Notice:
     record_id: str
     start: date
@@ -260,22 +278,22 @@ class _Notice:
 class NoticeSkipped(RuleDetector):
     name = "payments.notice_skipped"
     kinds = ("notice_skipped",)
+    handles = {"notice": "on_notice", "payment": "on_payment"}
 
     def __init__(self) -> None:
         super().__init__()
         self.notices: Bounded = Bounded(KEYS_MAX)  # claim_id -> latest _Notice
 
-    def observe(self, item: Item) -> list[AlertDraft]:
-        if not isinstance(item, Accepted):
-            return []
+    def on_notice(self, item: Accepted) -> list[AlertDraft]:
         r = item.record
-        if item.type == "notice":
-            self.notices.items.pop(r["claim_id"], None)  # the latest notice counts
-            n = _Notice(r["id"], date.fromisoformat(r["start"]), date.fromisoformat(r["end"]), r.get("objections", 0))
-            self.notices.setdefault(r["claim_id"], lambda: n)
-            return []
-        if item.type != "payment":
-            return []
+        # the latest notice for a claim is the one that counts
+        self.notices[r["claim_id"]] = _Notice(
+            r["id"], date.fromisoformat(r["start"]), date.fromisoformat(r["end"]), r.get("objections", 0)
+        )
+        return []
+
+    def on_payment(self, item: Accepted) -> list[AlertDraft]:
+        r = item.record
         pack = pack_of(item.pack)
         if pack is None:
             return []

@@ -37,6 +37,27 @@ and its own reference line turns up later, the rule-2 pair is undone and the
 freed line is judged again.
 
 Money is ``int`` fen throughout (``ledger.money.parse_fen``); never float.
+
+API
+---
+
+* :func:`reconcile(payments, lines, *, window_days=5) -> ReconResult`: batch,
+  from scratch, over record dicts or :class:`PaymentRef` / :class:`BankLine`.
+* :class:`ReconResult`: ``matched``, ``payments_without_line``,
+  ``lines_without_payment``, ``amount_mismatches`` (lists of :class:`Match`,
+  :class:`PaymentRef` or :class:`BankLine`, in arrival order), ``inflows``,
+  ``balanced``.
+* :class:`Match`: ``line``, ``payment``, ``by`` (``BY_REF`` | ``BY_AMOUNT``),
+  ``difference`` (fen out on the line minus fen on the payment),
+  ``counterparty_differs``.
+* :class:`Reconciler`: incremental (``add_payment``, ``add_bank_line``,
+  ``settle`` -> :class:`Verdict` lists; ``waiting``; ``results()``).
+* :func:`account_region(account)`: the pack region a fund account label names.
+
+Given the same records, ``Reconciler(...).results()`` equals ``reconcile``.
+The incremental verdicts equal it too, except for a payment record that
+arrives after its line's window has closed and the line was judged: the
+verdict stands, while ``results()`` (recomputed) pairs them.
 """
 
 from __future__ import annotations
@@ -49,6 +70,20 @@ from typing import Any, Literal
 
 from ledger.money import parse_fen
 from ledger.policy import PACK_CODES
+
+__all__ = [
+    "BY_AMOUNT",
+    "BY_REF",
+    "WINDOW_DAYS_DEFAULT",
+    "BankLine",
+    "Match",
+    "PaymentRef",
+    "ReconResult",
+    "Reconciler",
+    "Verdict",
+    "account_region",
+    "reconcile",
+]
 
 WINDOW_DAYS_DEFAULT = 5
 _SWEEP_DAYS = 7

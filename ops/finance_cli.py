@@ -198,10 +198,10 @@ def reconcile_cmd(
     window_days: Annotated[int, typer.Option("--window-days", help="Days a bank line's value date may follow a "
                                                                     "payment when matched by amount and account.")] = 5,
 ) -> None:
-    """Bank reconciliation (银行对账): matched, payments without a bank line,
-    bank lines without a payment, and lines whose amount differs.
+    """Bank reconciliation (银行对账): the fund account's bank statement against the payments.
 
-    Matched by bank reference first, then by amount + counterparty account +
+    Lists matched items, payments without a bank line, bank lines without a
+    payment, and lines whose amount differs. Matched by bank reference first, then by amount + counterparty account +
     date window (the same rules as the unreconciled_outflow alert).
     """
     _choice(format, ("table", "json"), "--format")
@@ -246,8 +246,11 @@ def report_cmd(
     period: Annotated[str, typer.Option("--period", help="2024Q1 (季报), 2024 (年报) or 2024-03.")],
     format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """季报/年报: classes opened, trainees enrolled, completions passed, certificates,
-    money paid per subsidy kind and recoveries, for one region and period."""
+    """季报/年报: the quarterly or annual report of one region.
+
+    Classes opened, trainees enrolled, completions passed, certificates by
+    kind, money paid per subsidy kind and recoveries, for the period.
+    """
     _choice(format, ("table", "json"), "--format")
     rg = _region(region)
     per = _period(period)
@@ -264,8 +267,11 @@ def export_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Output file (default: stdout).")] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Only transactions dated on or before this day.")] = None,
 ) -> None:
-    """The books as a double-entry journal for hledger or beancount, ending with
-    balance assertions of every fund account (check with `hledger -f FILE check`)."""
+    """The books as a double-entry journal for hledger or beancount.
+
+    Ends with balance assertions of every fund account, so an independent
+    tool re-adds the books: `hledger -f FILE check` (or `bean-check FILE`).
+    """
     _choice(format, books.FORMATS, "--format")
     as_of = _date(as_of, "--as-of")
     with views() as store:

@@ -31,16 +31,49 @@ several payments to one institution within a week for distinct classes,
 pensioners whose pension starts after their class, shared 以工代训 workers
 whose months add up to at most 6, exact re-sends of records (with bad_rate),
 money coming in on the bank statement.
+
+Injected fraud (one case per affected class or claim; every kind at least once
+when fraud_rate > 0 and classes >= 20; at most half the classes affected;
+variants alternate case by case):
+
+inflated_headcount   ghost trainees enrolled, passed and claimed, with no or one session's attendance;
+                     or an inspection counting 45-60% of those signed in at its ``at``
+shortened_hours      every sign-in 10-15% of the session late and sign-out 10-15% early;
+                     or a schedule of about 75% of standard_hours
+proxy_sign_in        ~8% of sign-ins (spread, at most ~25% of any trainee's) with face 0.40-0.65, or
+                     2-5 km away, or on an unregistered device; or sessions where trainees sign in on
+                     one device in threes within 1 s
+overlapping_enrollment  a trainee of one class also enrolled in a class at another venue starting the
+                     same day an hour later, attending both (other occupation)
+repeat_subsidy       a trainee claimed again for the same project after an approved claim; or in a
+                     4th class (4 occupations) after three approved claims that year
+ineligible_trainee   a trainee registered deceased since before the class start (registry record
+                     before the claim, or only after the payment)
+excess_claim         training claim for 1-3 trainees more than its trainee_ids (approved and paid)
+duplicate_payment    a class's living-allowance claim filed and paid again: same class, trainees, amount
+split_payment        an award of 120,000/150,000/200,000 paid in 3/4/5 payments on consecutive days
+segregation_of_duties  handler also reviewer; or reviewer also approves the payment
+unlisted_institution an institution of its own, suspended/delisted before its class opened, or after
+                     the class but before the claim
+notice_skipped       paid on the notice end date; 3-4 day notice; no notice; or objections > 0
+work_for_training_overrun  one worker in two enterprises' 以工代训 claims, months adding to 7-12
+teacher_double_booked  a class at another venue, same days, an hour later, same teacher
+venue_over_capacity  3-8 more trainees than the venue holds, all signing in
+unreconciled_outflow a money-out bank line with no payment; or a payment's line with another amount
+anomalous_class      100% pass, sign-ins exactly 3 s apart at the same offsets every session,
+                     identical sign-outs, face scores and coordinates
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import random
 import sys
 from dataclasses import dataclass, field
+from operator import itemgetter
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -193,7 +226,6 @@ class _Inst:
     venues: list[_Venue]
     account: str
     teachers: list[str] = field(default_factory=list)
-    dedicated: bool = False
 
 
 @dataclass(eq=False)
@@ -303,7 +335,14 @@ def simulate(
         raise ValueError("classes must be >= 0")
     if not 0.0 <= fraud_rate <= 1.0 or not 0.0 <= bad_rate <= 1.0:
         raise ValueError("fraud_rate and bad_rate are fractions between 0 and 1")
-    return _Gen(seed, classes, fraud_rate, region, year, bad_rate, attendance_heavy).run()
+    gen = _Gen(seed, classes, fraud_rate, region, year, bad_rate, attendance_heavy)
+    enabled = gc.isenabled()
+    gc.disable()  # hundreds of thousands of new dicts, no cycles: the collector only slows this down
+    try:
+        return gen.run()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def write(sim: Simulation, out_dir: Path) -> dict[str, Path]:
@@ -559,16 +598,12 @@ class _Gen:
         self.reserve(teacher, d0, d1, m0, m1)
         return _Class(p, inst, venue, dates[0], m0, smin, dates, teacher)
 
-    def place_random(self, p: _Project, *, inst: _Inst | None = None, earliest: date | None = None,
-                     not_venue: _Venue | None = None) -> _Class | None:
+    def place_random(self, p: _Project, *, inst: _Inst | None = None, earliest: date | None = None) -> _Class | None:
         rng = self.rng
         lo = max(self.first_start, earliest or self.first_start)
         for _ in range(300):
             ins = inst or rng.choice(self.normal_insts)
-            venues = [v for v in ins.venues if v is not not_venue]
-            if not venues:
-                continue
-            venue = rng.choice(venues)
+            venue = rng.choice(ins.venues)
             m0, smin = rng.choice(self.slots)
             span = math.ceil(self.n_sessions(p, smin) / 5) * 7 + 3
             hi = self.last_end - timedelta(days=span)
@@ -643,14 +678,6 @@ class _Gen:
                 return self.clean.pop(i)
         return None
 
-    def add_to(self, k: _Class, person: _Person) -> None:
-        k.roster.append(person)
-        if len(k.roster) > k.venue.cap:
-            for i, p in enumerate(k.roster):
-                if not p.special:
-                    del k.roster[i]
-                    break
-
     # -- placed fraud ---------------------------------------------------------
 
     def _y_overlapping(self, x: _Class, p: _Project, teacher: str | None) -> _Class | None:
@@ -702,7 +729,7 @@ class _Gen:
 
     def place_repeat_subsidy(self, v: int) -> _Class | None:
         if v % 2 == 1:
-            y = self._repeat_fourth()
+            y = self._repeat_fourth(v)
             if y is not None:
                 return y
         for x in list(self.clean):
@@ -724,7 +751,7 @@ class _Gen:
             return y
         return None
 
-    def _repeat_fourth(self) -> _Class | None:
+    def _repeat_fourth(self, v: int) -> _Class | None:
         """A person in three ordinary classes (three occupations), then a fourth."""
         chain: list[_Class] = []
         pool = sorted(self.clean, key=lambda k: k.start)
@@ -750,18 +777,17 @@ class _Gen:
         for x in chain:
             self.clean.remove(x)
             x.partner = True
-        for x in chain[1:]:
-            self.add_to(x, t)
+        for x in chain[1:]:  # each has room for one more (checked above)
+            x.roster.append(t)
         self.fill_roster(y, min(y.venue.cap - 1, self.rng.randint(15, 35)))
         y.roster.append(t)
-        y.fraud, y.variant = "repeat_subsidy", 1
+        y.fraud, y.variant = "repeat_subsidy", v
         y.claim_labels.append(("repeat_subsidy", {"trainee_id": t.pid},
                                "fourth training subsidy for the person in one calendar year (limit 3)"))
         return y
 
     def place_unlisted_institution(self, v: int) -> _Class | None:
-        inst = self.make_inst(len(self.insts) + 1, venues=1)
-        inst.dedicated = True
+        inst = self.make_inst(len(self.insts) + 1, venues=1)  # its own institution: no other class of it
         self.insts.append(inst)
         self.emit_institution(_dsec(date(self.year, 1, 2), 10) + 60 * inst.n, inst, "listed")
         earliest = date(self.year, 3, 1) if v % 2 == 0 else None
@@ -799,20 +825,15 @@ class _Gen:
             self.label(kind, {"class_id": k.cid}, note)
         elif kind == "shortened_hours":
             k.noise = False
-            if v % 2 == 1:
-                total = k.project.hours * k.project.chm
-                for smin in (k.smin, 180, 120):
-                    best = None
-                    for n in range(1, len(k.dates) + 2):
-                        r = n * smin / total
-                        if 0.6 <= r <= 0.85 and (best is None or abs(r - 0.75) < abs(best * smin / total - 0.75)):
-                            best = n
-                    if best is not None:
-                        k.smin = smin
-                        k.dates = _weekdays(k.start, best)
-                        break
+            total = k.project.hours * k.project.chm
+            fits = [(abs(n * smin / total - 0.75), smin, n) for smin in sorted({k.smin, 180, 120}) if smin <= k.smin
+                    for n in range(1, len(k.dates) + 1) if 0.6 <= n * smin / total <= 0.85]
+            if v % 2 == 1 and fits:  # fewer (or shorter) sessions, inside the time reserved for the class
+                _, k.smin, n = min(fits)
+                k.dates = k.dates[:n]
                 note = "schedule adds up to about 75% of the project's standard hours"
             else:
+                k.variant = v - v % 2  # sessions cut short instead
                 note = "every sign-in 10-15% of the session late and every sign-out 10-15% early (median < 90%)"
             self.label(kind, {"class_id": k.cid}, note)
         elif kind == "proxy_sign_in":
@@ -826,14 +847,9 @@ class _Gen:
             k.ineligible = t
             k.claim_labels.append(("ineligible_trainee", {"trainee_id": t.pid},
                                    "claimed for a trainee registered as deceased since before the class started"))
-        elif kind == "excess_claim":
-            pass
         elif kind == "duplicate_payment":
             k.la = True
-        elif kind == "segregation_of_duties":
-            pass
-        elif kind == "notice_skipped":
-            pass
+        # excess_claim, segregation_of_duties, notice_skipped: applied to the class's claim when it is built
         elif kind == "venue_over_capacity":
             k.noise = False
             extra = rng.randint(3, 8)
@@ -1277,8 +1293,8 @@ class _Gen:
                 pay = f.pays[0]
                 pay.bank_amount = pay.amount + rng.randint(1, 90) * 100 * YUAN
                 self.label(kind, {"bank_ref": pay.bank_ref},
-                           f"bank line for payment {pay.pid} shows {fen_to_yuan(pay.bank_amount)} instead of "
-                           f"{fen_to_yuan(pay.amount)}")
+                           f"bank line shows -{fen_to_yuan(pay.bank_amount)} for a training payment of "
+                           f"{fen_to_yuan(pay.amount)} with this bank_ref")
             elif kind == "unreconciled_outflow":
                 self.stray_lines += 1
 
@@ -1538,7 +1554,7 @@ class _Gen:
     # ------------------------------------------------------------------ finish
 
     def finish(self) -> Simulation:
-        self.out.sort(key=lambda x: (x[0], x[1]))
+        self.out.sort(key=itemgetter(0))  # stable: equal times keep the order they were made in (causal)
         counters: dict[str, int] = {}
         claim_map: dict[str, str] = {}
         pay_map: dict[str, str] = {}

@@ -36,7 +36,7 @@ need to know who the person is.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any, TextIO
 
@@ -229,7 +229,3 @@ def export(store: ViewStore, out: TextIO, *, fmt: str = "hledger", as_of: str | 
     if fmt == "beancount":
         return write_beancount(store, out, as_of=as_of)
     raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-
-
-def fund_accounts_in(text_accounts: Iterable[str]) -> list[str]:
-    return sorted(a for a in text_accounts if a.startswith(_FUND_PREFIX + ":"))

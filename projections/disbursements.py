@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from ledger.ids import mask_party
+from ledger.ids import mask_party, mask_resident_id
 from ledger.money import fen_to_decimal, fen_to_yuan, parse_fen
 from projections import feed
 from projections.runner import Projection
@@ -40,6 +41,14 @@ TYPES = frozenset(
 ENTRY_PAYMENT = "payment"
 ENTRY_RECOVERY = "recovery"
 ENTRY_LABEL = {ENTRY_PAYMENT: "拨付", ENTRY_RECOVERY: "追回"}
+_RESIDENT_ANYWHERE = re.compile(r"\d{17}[\dXx]")
+
+
+def scrub(text: Any) -> str:
+    """Free text with anything shaped like a resident id masked (420106********123X)."""
+    if text is None:
+        return ""
+    return _RESIDENT_ANYWHERE.sub(lambda m: mask_resident_id(m.group(0).upper()), str(text))
 
 
 class DisbursementsProjection(Projection):
@@ -299,7 +308,8 @@ def ledger_rows(
             "paid_amount": None, "recovered_amount": int(amt), "class_id": class_id, "occupation": occ,
             "level": level, "institution": inst_name or (mask_party(inst_id) if inst_id else None),
             "trainees": _int(trainees), "payee": None, "bank_ref": None,
-            "handled_by": handled, "reviewer_id": reviewer, "approved_by": None, "note": reason,
+            "handled_by": handled, "reviewer_id": reviewer, "approved_by": None,
+            "note": scrub(reason) if reason else None,
         }))
     out.sort(key=lambda t: t[0])
     return [row for _, row in out]

@@ -26,22 +26,14 @@ import io
 import re
 from typing import Any
 
-from ledger.ids import mask_party, mask_resident_id
+from ledger.ids import mask_party
 from ledger.money import fen_to_yuan
 from projections.balances import pack_region
+from projections.disbursements import scrub
 from projections.reports import Period, parse_period
 from projections.store import ViewStore
 
-_RESIDENT_ANYWHERE = re.compile(r"\d{17}[\dXx]")
 INDIVIDUALS = "个人申领 individual claimants"
-
-
-def scrub(text: Any) -> str:
-    """Text with anything shaped like a resident id masked."""
-    if text is None:
-        return ""
-    s = str(text)
-    return _RESIDENT_ANYWHERE.sub(lambda m: mask_resident_id(m.group(0).upper()), s)
 
 
 def disclosure(store: ViewStore, *, region: str, period: str | Period) -> dict[str, Any]:

@@ -95,8 +95,6 @@ class ReportsProjection(Projection):
     def on_accepted(self, item: feed.Accepted) -> None:
         r = item.record
         t = item.type
-        if t == "attendance":
-            return
         if t == "enrollment":
             key = (r["class_id"], r["trainee_id"])
             if key not in self._enr:  # the first enrollment counts

@@ -105,7 +105,9 @@ class Scenario:
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records)
 
     def new_trainee(self, region: str | None = None, birth: date = date(1990, 5, 17)) -> str:
-        return make_resident_id(region or self.region, birth, next(self._trainees))
+        """A valid resident id never handed out before by this scenario."""
+        n = next(self._trainees)
+        return make_resident_id(region or self.region, birth + timedelta(days=n // 1000), n % 1000)
 
     def session_ids(self, class_id: str) -> list[str]:
         return [s["session_id"] for s in self._class[class_id]["sessions"]]

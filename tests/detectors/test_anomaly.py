@@ -19,6 +19,7 @@ from detectors.features import FEATURES, PEER_MIN, FeatureBuilder, PeerStats
 from projections.feed import Accepted
 
 TZ = timezone(timedelta(hours=8))
+SMALL_FOREST = {"n_estimators": 50, "max_samples": 256, "random_state": 0}
 OUTLIER_FEATURES = {"face_mean", "face_low_share", "hours_ratio", "signin_spread_min", "device_top_share"}
 
 
@@ -180,8 +181,8 @@ def test_default_draft_shape() -> None:
 
 def test_same_feed_twice_gives_the_same_scores_and_drafts() -> None:
     feed, _ = peer_group_with_outlier(seed=3)
-    a, da = run(feed.items, warmup=20, refit_every=7, method="iforest")
-    b, db = run(feed.items, warmup=20, refit_every=7, method="iforest")
+    a, da = run(feed.items, warmup=20, refit_every=7, method="iforest", params=SMALL_FOREST)
+    b, db = run(feed.items, warmup=20, refit_every=7, method="iforest", params=SMALL_FOREST)
     assert a.scores == b.scores
     assert a.model.version == b.model.version
     assert da == db
@@ -211,7 +212,7 @@ def test_tiny_peer_group_falls_back_to_level_and_region() -> None:
 
 def test_persisted_model_reloads_with_same_version_and_scores(tmp_path) -> None:
     feed, outlier = peer_group_with_outlier()
-    det, _ = run(feed.items, warmup=20, refit_every=10, method="iforest", model_dir=tmp_path / "models")
+    det, _ = run(feed.items, warmup=20, refit_every=10, method="iforest", params=SMALL_FOREST, model_dir=tmp_path / "models")
     files = sorted((tmp_path / "models").glob("anomaly-*.npz"))
     assert 1 <= len(files) <= anomaly.MODELS_KEPT
     current = tmp_path / "models" / f"anomaly-{det.model.version[:16]}.npz"
@@ -272,7 +273,7 @@ def test_features_of_a_plain_class() -> None:
     assert v["cost_per_trainee"] == 1200.0
     assert 0.99 <= v["hours_ratio"] <= 1.0  # 4 × 3 h sessions, 16 × 45 min standard, everyone inside the window
     assert v["verified_share"] == 1.0
-    assert 0.2 <= v["device_top_share"] <= 0.4
+    assert 0.0 <= v["device_top_share"] <= 0.15  # busiest of 4 devices, minus the even 0.25
     assert v["face_low_share"] == 0.0
     assert 0.85 <= v["inspection_ratio"] <= 1.1
 

@@ -666,3 +666,42 @@ def test_throughput_on_attendance_items() -> None:
     rate = len(att) / (time.perf_counter() - t0)
     assert drafts == []
     assert rate > 5_000, f"{rate:.0f} attendance items/s"
+
+
+def test_a_class_over_keeps_totals_not_intervals_and_still_judges() -> None:
+    sc = Scenario()
+    _, _, cls, people = base(sc, trainees=4)
+    attend_all(sc, cls, people[:3])
+    sc.complete(cls, people[0])  # after the last session: the class is over
+    det = ClassDetector()
+    assert run(det, sc.items) == []
+    cs = det.classes.get(cls)
+    assert cs.compact and all(s.frozen and not s.raw and not s.inside for s in cs.by_end)
+    assert cs.verified_total[people[0]] == 360 * 60
+    # a sign-in reported late still counts for the trainee
+    sc.attend(cls, "s-01", people[3], late_minutes=60)
+    sc.attend(cls, "s-02", people[3], face_score=0.2)  # suspicious: does not count
+    sc.claim(cls, people)
+    got = run(det, sc.items[-3:])
+    (d,) = [x for x in got if x.kind == "inflated_headcount"]
+    (ghost,) = [e for e in d.evidence if e["check"] == "unverified_attendance"]
+    assert ghost["trainee_id"] == people[3] and ghost["verified_minutes"] == 120.0
+
+
+def test_old_sign_in_windows_are_swept(monkeypatch) -> None:
+    import detectors.classes as mod
+
+    monkeypatch.setattr(mod, "SWEEP_EVERY", 5)
+    sc = Scenario()
+    _, _, cls, people = base(sc, trainees=3, days=["2024-01-15"], standard_hours=4)
+    attend_all(sc, cls, people)
+    inst2 = sc.institution()
+    later = sc.class_opened(inst2, sc.project(standard_hours=4), days=["2024-05-06", "2024-05-07"], start="09:00",
+                            end="12:00", planned_headcount=3)
+    for t in people:
+        sc.enroll(later, t)
+    attend_all(sc, later, people)
+    det = ClassDetector()
+    assert run(det, sc.items) == []
+    for t in people:  # January is more than 60 days behind May: gone
+        assert all(span[2] == later for span in det.trainees.get(t))

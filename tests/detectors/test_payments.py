@@ -9,14 +9,13 @@ exactly the expected kind.
 from __future__ import annotations
 
 import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from scenario import examples, submit_all
 from test_claims import INST, T1, T2, T3, SUZHOU_CITES, Story, all_detectors, assert_well_formed, latest, run
 
-from detectors import claims, payments, reconciliation
+from detectors import payments, reconciliation
 from detectors.base import AlertDraft
 from ledger.ids import make_credit_code
 from projections import feed

@@ -234,3 +234,13 @@ def test_retain_days_bounds_memory() -> None:
     assert 30 <= len(kept.matched) <= 45 and kept.balanced
     with pytest.raises(ValueError):
         Reconciler(window_days=5, retain_days=3)
+
+
+def test_account_region_reads_pack_codes_only() -> None:
+    from ledger.reconciliation import account_region
+
+    assert account_region("SKILLFUND-320500") == "320500"
+    assert account_region("420100-专账") == "420100"
+    assert account_region("6222020000123456789") is None  # digits of a longer number
+    assert account_region("SKILLFUND-320505") is None  # a district, not a pack code
+    assert account_region("") is None

@@ -22,7 +22,7 @@ import pytest
 
 from ledger.ids import credit_code_problem, resident_id_problem
 from ledger.money import parse_fen
-from ledger.policy import ALERT_KINDS
+from ledger.policy import ALERT_KINDS, pack_code_for
 from ops.simulate import Simulation, simulate, write
 
 MONEY = re.compile(r"^\d+(\.\d{1,2})?$")
@@ -348,7 +348,7 @@ def test_every_kind_is_labelled_with_its_contract_subject(sim: Simulation) -> No
     }
     for lab in sim.labels:
         assert set(lab["subject"]) == subject_fields[lab["kind"]], lab
-        assert lab["note"]
+        assert lab["note"] and "~" not in lab["note"]  # no internal placeholder ids leak into notes
         for key, value in lab["subject"].items():
             assert value in ids[key], (lab, key)
 
@@ -368,11 +368,11 @@ def test_labels_match_for_other_seeds_and_regions(seed: int, classes: int, rate:
     s = simulate(seed=seed, classes=classes, fraud_rate=rate, region=region, bad_rate=0.005)
     kinds = {l["kind"] for l in s.labels}
     assert kinds == set(ALERT_KINDS)
+    assert all("~" not in l["note"] for l in s.labels)
     assert audit(good_records(s)) == labelled(s)
-    claims = {r["region"] for r in s.records if r["type"] == "claim" and (r["type"], r["id"]) not in
-              {(x["type"], x["id"]) for x in s.expected_rejections}}
-    assert all(c[:4] == region[:4] if region != "450000" and region != "230000" else c[:2] == region[:2]
-               for c in claims)
+    regions = {r["region"] for r in good_records(s) if "region" in r}
+    assert {pack_code_for(x) for x in regions} == {region}
+    assert len(regions) > 1 or region == "370306"  # districts of the pack are used
 
 
 def test_no_fraud_means_no_labels_and_nothing_to_flag(clean: Simulation) -> None:
@@ -455,9 +455,11 @@ def test_money_is_strings_of_yuan(sim: Simulation, bad: Simulation) -> None:
 
 def test_payments_within_approval_and_funds_never_overdrawn(sim: Simulation, bad: Simulation) -> None:
     for s in (sim, bad):
+        pack = pack_code_for(s.records[0]["region"])
         approved: dict[str, int] = {}
         kind: dict[str, str] = {}
         paid: Counter = Counter()
+        last_fund: dict[str, str] = {}
         balance: Counter = Counter()
         for r in good_records(s):
             if r["type"] == "appropriation":
@@ -470,13 +472,15 @@ def test_payments_within_approval_and_funds_never_overdrawn(sim: Simulation, bad
                 fen = parse_fen(r["amount"])
                 paid[r["claim_id"]] += fen
                 balance[r["fund_source"]] -= fen
+                last_fund[r["claim_id"]] = r["fund_source"]
                 assert paid[r["claim_id"]] <= approved[r["claim_id"]]
                 assert balance[r["fund_source"]] >= 0
                 assert r["fund_source"] in PERMITTED[kind[r["claim_id"]]]
-                assert r["region"][:4] == s.records[0]["region"][:4] or r["region"][:2] in ("45", "23")
+                assert pack_code_for(r["region"]) == pack
             elif r["type"] == "recovery":
-                balance[next(iter(balance))] += 0  # recoveries only return money
-                assert parse_fen(r["amount"]) <= paid[r["claim_id"]]
+                fen = parse_fen(r["amount"])
+                assert fen <= paid[r["claim_id"]]
+                balance[last_fund[r["claim_id"]]] += fen
 
 
 def test_bad_records_are_listed_with_their_reasons(bad: Simulation) -> None:
@@ -539,6 +543,17 @@ def test_noise_is_present_in_a_clean_year(clean: Simulation) -> None:
                                                                                "local_talent"}
     assert all(r["document"] == "苏府办〔2017〕372号" for r in recs if r["type"] == "appropriation")
     assert any(r["type"] == "bank_statement" and not r["amount"].startswith("-") for r in recs)
+    # several payments to one institution within a week for distinct classes, together over 50,000
+    class_of = {r["claim_id"]: r.get("class_id") for r in recs if r["type"] == "claim"}
+    by_payee = defaultdict(list)
+    for r in recs:
+        if r["type"] == "payment" and class_of[r["claim_id"]]:
+            by_payee[r["payee_id"]].append((ts(r["at"]), class_of[r["claim_id"]], parse_fen(r["amount"])))
+    assert any(
+        len({c for t, c, _ in xs if t - t0 <= timedelta(days=7) and t >= t0}) >= 2
+        and sum(f for t, _, f in xs if t0 <= t <= t0 + timedelta(days=7)) > 50_000_00
+        for xs in by_payee.values() for t0, _, _ in xs
+    )
     awards = [r for r in recs if r["type"] == "claim" and r["subsidy_kind"] == "award"]
     assert awards and all(r["trainee_ids"] == [] for r in awards)
     assert any(r["type"] == "claim" and r["subsidy_kind"] == "living_allowance" for r in recs)
@@ -554,11 +569,13 @@ def test_attendance_heavy_is_mostly_attendance() -> None:
 
 
 def test_fast_enough() -> None:
+    """1,000 classes (about 465,000 records) must take well under 30 s: hold the rate that implies."""
     t0 = time.perf_counter()
     s = simulate(seed=8, classes=250, fraud_rate=0.1)
     elapsed = time.perf_counter() - t0
-    assert len(s.records) > 50_000
-    assert elapsed < 10, f"{len(s.records)} records took {elapsed:.1f} s"
+    rate = len(s.records) / elapsed
+    assert len(s.records) > 100_000
+    assert rate > 20_000, f"{len(s.records)} records in {elapsed:.1f} s: {rate:,.0f} records/s"
 
 
 def test_every_clean_record_parses_under_the_contract(clean: Simulation, bad: Simulation) -> None:
@@ -574,3 +591,21 @@ def test_every_clean_record_parses_under_the_contract(clean: Simulation, bad: Si
     expected = {(x["type"], x["id"]): x["reason"] for x in bad.expected_rejections
                 if x["reason"] in ("malformed", "invalid_id", "unknown_region")}
     assert parsed_reasons == expected
+
+
+def test_the_ledger_rejects_exactly_the_expected_records(tmp_path: Path, bad: Simulation) -> None:
+    """End to end through the real ledger: every good record accepted, every bad one refused as listed."""
+    application = pytest.importorskip("ledger.application")
+    runtime = pytest.importorskip("ops.runtime")
+    settings = pytest.importorskip("ops.settings")
+    ledger = runtime.open_ledger(settings.Settings(data_dir=tmp_path / "data", database_url=None,
+                                                   database_schema=None))
+    subs = [application.Submission.from_text(json.dumps(r, ensure_ascii=False), line=i, source="sim")
+            for i, r in enumerate(bad.records, 1)]
+    outcomes = []
+    for i in range(0, len(subs), 5_000):
+        outcomes.extend(ledger.submit(subs[i:i + 5_000]).outcomes)
+    got = sorted((o.type, o.id, o.reason) for o in outcomes if o.status == "rejected")
+    assert got == sorted((x["type"], x["id"], x["reason"]) for x in bad.expected_rejections)
+    statuses = Counter(o.status for o in outcomes)
+    assert statuses["accepted"] == len(good_records(bad))

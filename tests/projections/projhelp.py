@@ -100,3 +100,28 @@ def _norm(v: Any) -> Any:
     return int(v) if isinstance(v, bool) else v
 
 
+
+
+PERSON = "320505199706010302"  # a trainee of the contract example (valid GB 11643)
+PERSON2 = "320505200109138880"
+
+
+def individual_lines() -> list[str]:
+    """The contract example plus a skill-upgrade subsidy paid to a person, and a
+    recovery whose free-text reason names that person's id."""
+    at = "2024-08-{d:02d}T10:00:00+08:00"
+    records = [
+        {"type": "claim", "id": "clm-ind-1", "at": at.format(d=1), "claim_id": "claim-ind-1", "region": "320505",
+         "claimant_id": PERSON, "claimant_kind": "individual", "subsidy_kind": "skill_upgrade",
+         "trainee_ids": [PERSON], "amount": "1500.00", "handled_by": "officer-21"},
+        {"type": "claim_reviewed", "id": "rev-ind-1", "at": at.format(d=2), "claim_id": "claim-ind-1",
+         "reviewer_id": "officer-22", "decision": "approved", "approved_amount": "1500.00"},
+        {"type": "payment", "id": "pay-ind-1", "at": at.format(d=12), "payment_id": "p-ind-1",
+         "claim_id": "claim-ind-1", "fund_source": "ui_surplus", "region": "320505", "amount": "1500.00",
+         "payee_id": PERSON, "payee_account": "6222020000999999999", "approved_by": "officer-23",
+         "bank_ref": "BR-IND-1"},
+        {"type": "recovery", "id": "rcv-ind-1", "at": at.format(d=20), "recovery_id": "rc-ind-1",
+         "claim_id": "claim-ind-1", "amount": "500.00",
+         "reason": f"certificate of {PERSON} <revoked> & re-examined"},
+    ]
+    return example_lines() + lines_of(records)

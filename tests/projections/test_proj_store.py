@@ -71,7 +71,7 @@ def test_catch_up_is_incremental_and_idempotent(books_factory):
     assert balances(b.store)[0]["balance"] == 499_970_000
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 10_000])
+@pytest.mark.parametrize("chunk", [7, 50, 10_000])
 def test_rebuild_equals_incremental_catch_up_in_chunks(books_factory, store_env, sim_lines, chunk):
     """Ingest in several parts with a catch-up after each vs one rebuild: identical views."""
     lines = sim_lines(seed=11, classes=5, region="420100") + example_lines()
@@ -80,9 +80,9 @@ def test_rebuild_equals_incremental_catch_up_in_chunks(books_factory, store_env,
     assert len(parts) >= 3
     for part in parts:
         b.submit(part, batch=250)
-        b.catch_up(chunk=chunk if chunk > 1 else 50)
+        b.catch_up(chunk=chunk)
     incremental = dump_views(b.store)
-    stats = b.rebuild(chunk=chunk if chunk > 1 else 50)
+    stats = b.rebuild(chunk=chunk)
     assert stats.positions == b.ledger.recorder.max_notification_id()
     rebuilt = dump_views(b.store)
     assert incremental == rebuilt
@@ -119,8 +119,8 @@ def test_a_failed_chunk_writes_nothing_and_is_redone_once(books_factory):
     assert (row["appropriated"], row["paid"], row["recovered"]) == (500_000_000, 60_000, 30_000)
 
 
-def test_a_concurrent_catch_up_is_detected_and_nothing_counts_twice(books_factory, tmp_path):
-    b = books_factory()
+def test_a_concurrent_catch_up_is_detected_and_nothing_counts_twice(books_factory, store_env):
+    b = books_factory(store_env)
     b.submit(example_lines())
     other = open_store(b.settings)  # a second process's connection to the same views
 
