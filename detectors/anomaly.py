@@ -76,6 +76,7 @@ EXPLAIN_TOP = 5  # features named in the evidence
 EXPLAIN_MIN_Z = 1.0  # ... when at least 3 of them are this far out
 SCORES_KEPT = 200_000  # class scores kept for evaluation (oldest dropped first)
 MODELS_KEPT = 3  # model files kept in model_dir
+MODEL_DIR_ENV = "SKILLFUND_MODEL_DIR"
 
 
 def _c(n: float) -> float:
@@ -427,5 +428,13 @@ class AnomalyDetector:
 
 
 def detectors(model_dir: Path | None = None) -> list[Detector]:
-    """A fresh anomalous_class detector (models persisted under ``model_dir`` when given)."""
+    """A fresh anomalous_class detector.
+
+    Fitted models are persisted under ``model_dir``, else under
+    ``$SKILLFUND_MODEL_DIR`` when set (the wiring points it at
+    ``<data dir>/models``); with neither, models live in memory only.
+    """
+    if model_dir is None:
+        env = os.environ.get(MODEL_DIR_ENV, "").strip()
+        model_dir = Path(env) if env else None
     return [AnomalyDetector(model_dir=model_dir)]

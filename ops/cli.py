@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ledger.ids import mask_resident_id
+from ops import metrics
 from ops.runtime import open_ledger
 from ops.settings import Settings
 from streams.intake import ingest_paths
@@ -53,24 +55,30 @@ def ingest(
         if str(f) != "-" and not f.is_file():
             typer.echo(f"skillfund ingest: no such file: {f}", err=True)
             raise typer.Exit(2)
-    summary = ingest_paths(ledger, files or [], batch_size=batch_size or settings.batch_size)
+    started = [time.perf_counter()]
+
+    def on_batch(result) -> None:
+        now = time.perf_counter()
+        metrics.observe_batch(result, now - started[0])
+        started[0] = now
+
+    summary = ingest_paths(ledger, files or [], batch_size=batch_size or settings.batch_size, on_batch=on_batch)
     typer.echo(f"accepted {summary.accepted}")
     typer.echo(f"duplicate {summary.duplicate} (already recorded, no change)")
     typer.echo(f"rejected {summary.rejected_total}")
     for reason in sorted(summary.rejected):
         typer.echo(f"  {reason} {summary.rejected[reason]}")
     for source, line, reason, detail in summary.examples[:10]:
-        typer.echo(f"  e.g. {source}:{line}: {reason}: {detail}")
+        typer.echo(f"  e.g. {source}:{line}: {reason}: {_mask_text(detail)}")
     _after_ingest(settings, ledger, detect=detect, project=project)
 
 
 def _after_ingest(settings: Settings, ledger, *, detect: bool, project: bool) -> None:
-    """Downstream catch-up, in process (the embedded default)."""
-    for hook in _AFTER_INGEST:
-        hook(settings, ledger, detect=detect, project=project)
+    """Downstream catch-up, in process (the embedded default): views, then alerts."""
+    from ops import alerts_cli, finance_cli
 
-
-_AFTER_INGEST: list = []
+    finance_cli.after_ingest(settings, ledger, detect=detect, project=project)
+    alerts_cli.after_ingest(settings, ledger, detect=detect, project=project)
 
 
 @app.command()
@@ -146,16 +154,68 @@ def simulate(
 
 
 def main() -> None:
-    _register_rooms()
     app()
 
 
-def _register_rooms() -> None:
-    for module in _COMMAND_MODULES:
-        __import__(module, fromlist=["register"]).register(app)
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 1,
+    classes: Annotated[int, typer.Option(help="Classes in the simulated year.")] = 120,
+    region: Annotated[str, typer.Option(help="Pack region simulated.")] = "320500",
+    fraud_rate: Annotated[float, typer.Option(help="Share of classes/claims with an injected fraud.")] = 0.08,
+    bad_rate: Annotated[float, typer.Option(help="Share of deliberately bad records.")] = 0.003,
+) -> None:
+    """Simulate a year of one region's training, ingest it, print balances, rejections and alerts."""
+    from detectors.alerts import contract_view
+    from ops import alerts_cli, finance_cli
+    from ops.simulate import simulate as run, write
+
+    settings = _settings()
+    out = settings.data_dir / "demo-input"
+    typer.echo(f"== simulating {classes} classes in {region} (seed {seed}) into {out}")
+    sim = run(seed=seed, classes=classes, fraud_rate=fraud_rate, region=region, bad_rate=bad_rate)
+    paths = write(sim, out)
+    typer.echo(f"   {len(sim.records)} records; the simulator planted {len(sim.labels)} frauds (labels kept aside)")
+    typer.echo(f"== skillfund ingest {paths['records']}")
+    ingest(files=[paths["records"]], batch_size=None, detect=True, project=True)
+    typer.echo("\n== skillfund balances")
+    finance_cli.balances_cmd(format="table", as_of=None, by="fund", region=None)
+    typer.echo("\n== skillfund rejections (by reason)")
+    ledger = open_ledger(settings)
+    by_reason: dict[str, int] = {}
+    for r in ledger.open_rejections():
+        by_reason[r.reason] = by_reason.get(r.reason, 0) + 1
+    for reason, n in sorted(by_reason.items()):
+        typer.echo(f"   {reason:<22} {n}")
+    typer.echo("\n== skillfund alerts (by kind)")
+    alerts = alerts_cli.open_alerts(settings).list()
+    by_kind: dict[str, list] = {}
+    for a in alerts:
+        by_kind.setdefault(a["kind"], []).append(a)
+    for kind in sorted(by_kind):
+        sev = sorted({a["severity"] for a in by_kind[kind]})
+        typer.echo(f"   {kind:<26} {len(by_kind[kind]):>4}  severity {'/'.join(sev)}")
+    if alerts:
+        rank = {"critical": 3, "high": 2, "medium": 1, "low": 0}
+        # a rule alert shows best what evidence means: the records an inspector checks
+        example = max(alerts, key=lambda a: (a["kind"] != "anomalous_class", rank[a["severity"]], len(a["evidence"])))
+        view = contract_view(example)
+        typer.echo("\n== one alert, as an inspector sees it (skillfund alerts --format jsonl)")
+        typer.echo(_mask_text(json.dumps(view, ensure_ascii=False, indent=2)[:4000]))
+    typer.echo(f"\nstore: {settings.describe()}")
+    typer.echo("next: skillfund alerts --format table | skillfund reconcile | skillfund disclose --region "
+               f"{region} --period {2024}Q3 --format html | skillfund export --format hledger")
 
 
-_COMMAND_MODULES: tuple[str, ...] = ()
+def _register() -> None:
+    """The rooms' command sets: finance officers', inspectors', quality."""
+    from ops import alerts_cli, evaluate, finance_cli, streams_cli
+
+    for module in (finance_cli, alerts_cli, evaluate, streams_cli):
+        module.register(app)
+
+
+_register()
 
 
 if __name__ == "__main__":

@@ -135,6 +135,12 @@ def evaluate(
             results[kind] = KindResult(kind)
         return results[kind]
 
+    kinds_naming: dict[tuple[str, str], list[str]] = {}  # (field, value) -> label kinds naming it
+    for lb in labels:
+        for k, v in (lb.get("subject") or {}).items():
+            names = kinds_naming.setdefault((k, v), [])
+            if lb["kind"] not in names:
+                names.append(lb["kind"])
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for lb in labels:
         by_kind.setdefault(lb["kind"], []).append(lb)
@@ -162,7 +168,11 @@ def evaluate(
             else:
                 r.false_positives += 1
                 if len(r.examples) < examples:
-                    r.examples.append({"subject": a["subject"], "score": a.get("score"), "summary": a.get("summary", "")})
+                    ex = {"subject": a["subject"], "score": a.get("score"), "summary": a.get("summary", "")}
+                    other = sorted({n for kv in a["subject"].items() for n in kinds_naming.get(kv, ()) if n != kind})
+                    if other:
+                        ex["labelled_as"] = other  # a true fraud of another kind
+                    r.examples.append(ex)
         r.labels_found = sum(found)
         r.missed = [
             {"subject": kls[i].get("subject"), "note": kls[i].get("note", "")} for i in range(len(kls)) if not found[i]
@@ -255,7 +265,7 @@ def format_table(ev: Evaluation) -> str:
     lines.append("")
     lines.append(
         f"anomalous_class ROC-AUC {_pct(ev.anomaly_auc)} against its own labels "
-        f"({ev.anomaly_positives} of {ev.anomaly_scored} complete classes scored; model {ev.anomaly_method})"
+        f"({ev.anomaly_scored} complete classes scored, {ev.anomaly_positives} labelled; model {ev.anomaly_method})"
     )
     lines.append(
         f"anomalous_class ROC-AUC {_pct(ev.anomaly_auc_any)} against every class a label of any kind names "
@@ -268,7 +278,8 @@ def format_table(ev: Evaluation) -> str:
         for kind, r in fps:
             for e in r.examples:
                 score = "" if e.get("score") is None else f" score={e['score']:.3f}"
-                lines.append(f"  {kind} {json.dumps(e['subject'], ensure_ascii=False)}{score} {e.get('summary', '')}".rstrip())
+                other = f" [labelled as {', '.join(e['labelled_as'])}]" if e.get("labelled_as") else ""
+                lines.append(f"  {kind} {json.dumps(e['subject'], ensure_ascii=False)}{score}{other} {e.get('summary', '')}".rstrip())
     missed = [(k, r) for k, r in sorted(ev.kinds.items()) if r.missed]
     if missed:
         lines.append("")
@@ -282,15 +293,17 @@ def format_table(ev: Evaluation) -> str:
 # ----------------------------------------------------------------- running
 
 
-def anomaly_scores(recorder: Any, *, method: str | None = None) -> tuple[dict[str, float], str]:
-    """Scores of every complete class, from a fresh anomaly detector over the feed."""
-    from detectors.anomaly import DEFAULT_METHOD, AnomalyDetector
-    from projections.feed import read
+def detector_factory(model_dir: Path | None = None) -> Any:
+    """Every registered detector, the anomaly detector persisting its models in ``model_dir``."""
+    from detectors import anomaly, registry
 
-    det = AnomalyDetector(method=method or DEFAULT_METHOD)
-    for item in read(recorder, page=5_000):
-        det.observe(item)
-    return dict(det.scores), det.method
+    def make() -> list[Any]:
+        out: list[Any] = []
+        for module in registry.MODULES:
+            out.extend(anomaly.detectors(model_dir=model_dir) if module is anomaly else module.detectors())
+        return out
+
+    return make
 
 
 def run_evaluation(
@@ -326,11 +339,8 @@ def run_evaluation(
         summary = ingest_paths(ledger, [path], batch_size=batch_size)
         timings["ingest_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        alerts = _detect(settings, ledger)
+        alerts, scores, method = _detect(settings, ledger)
         timings["detect_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        scores, method = anomaly_scores(ledger.recorder)
-        timings["anomaly_scores_s"] = time.perf_counter() - t0
     labels = [dict(lb) for lb in sim.labels]
     own = anomaly_truth(labels, ANOMALY_KIND)
     truth = own or anomaly_truth(labels)
@@ -363,14 +373,19 @@ def run_evaluation(
     )
 
 
-def _detect(settings: Any, ledger: Any) -> list[dict[str, Any]]:
-    """Run every detector over the store; the stored alerts as dicts."""
+def _detect(settings: Any, ledger: Any) -> tuple[list[dict[str, Any]], dict[str, float], str]:
+    """Run every detector over the store: the stored alerts, and every complete class's anomaly score."""
     from detectors.alerts import Alerts
-    from detectors.runner import detect
+    from detectors.anomaly import AnomalyDetector
+    from detectors.runner import DetectionSession
 
     alerts = Alerts(env=settings.eventsourcing_env(Alerts.name))
-    detect(ledger.recorder, alerts)
-    return [as_alert(a) for a in alerts.list()]
+    session = DetectionSession(ledger.recorder, alerts, detector_factory(settings.data_dir / "models"))
+    session.catch_up()
+    anomaly = next((d for d in session.engine.detectors if isinstance(d, AnomalyDetector)), None)
+    scores = dict(anomaly.scores) if anomaly is not None else {}
+    method = anomaly.method if anomaly is not None else "-"
+    return [as_alert(a) for a in alerts.list()], scores, method
 
 
 # ----------------------------------------------------------------- CLI

@@ -1,10 +1,76 @@
-"""Wiring: build the applications from settings. The only place that does."""
+"""Wiring: build the applications and stores from settings. The only place that does."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from detectors.alerts import Alerts, contract_view
+from detectors.runner import DetectionSession
 from ledger.application import Ledger
+from ledger.money import fen_to_yuan
+from ops import metrics
 from ops.settings import Settings
+from projections.runner import all_projections, catch_up
+from projections.store import ViewStore, open_store
 
 
 def open_ledger(settings: Settings) -> Ledger:
     return Ledger(env=settings.eventsourcing_env(Ledger.name))
+
+
+def open_alerts(settings: Settings) -> Alerts:
+    # One SQLite file per application (see Settings.sqlite_path_for).
+    return Alerts(env=settings.eventsourcing_env(Alerts.name))
+
+
+class Services:
+    """A long-lived process's applications, kept warm between requests.
+
+    The HTTP service holds one: the ledger (single writer), the detection
+    session (detector state stays in memory, so each catch-up reads only the
+    new positions) and the view store.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ledger = open_ledger(settings)
+        self.alerts_app = open_alerts(settings)
+        self.views: ViewStore = open_store(settings)
+        self.detection = DetectionSession(self.ledger.recorder, self.alerts_app)
+        self.projections = all_projections()
+
+    def after_ingest(self) -> None:
+        catch_up(self.views, self.ledger.recorder, self.projections)
+        self.detection.catch_up()
+
+    def balances(self, as_of: str | None = None) -> list[dict[str, Any]]:
+        from projections import balances as bal
+
+        catch_up(self.views, self.ledger.recorder, self.projections)
+        return bal.to_json(bal.balances(self.views, as_of=as_of))
+
+    def alerts(self, *, kind: str | None, status: str | None, since: str | None) -> list[dict[str, Any]]:
+        return [contract_view(a) | {"status": a["status"]} for a in self.alerts_app.list(kind=kind, since=since, status=status)]
+
+    def refresh_gauges(self) -> None:
+        metrics.LEDGER_POSITION.set(self.ledger.recorder.max_notification_id() or 0)
+        metrics.DETECTOR_POSITION.set(self.alerts_app.position())
+        for name, (pos, _ver) in self.views.tracking().items():
+            metrics.PROJECTION_POSITION.labels(projection=name).set(pos)
+        metrics.ALERTS_OPEN.clear()
+        counts: dict[tuple[str, str], int] = {}
+        for a in self.alerts_app.list():
+            if a["status"] != "dismissed":
+                key = (a["kind"], a["severity"])
+                counts[key] = counts.get(key, 0) + 1
+        for (kind, severity), n in counts.items():
+            metrics.ALERTS_OPEN.labels(kind=kind, severity=severity).set(n)
+        metrics.FUND_BALANCE_YUAN.clear()
+        for acct in self.ledger.fund_accounts():
+            # display only: Prometheus gauges are floats; the books stay in fen
+            metrics.FUND_BALANCE_YUAN.labels(fund_source=acct.fund_source, region=acct.region).set(float(fen_to_yuan(acct.balance_fen)))
+
+    def close(self) -> None:
+        self.views.close()
+        self.alerts_app.close()
+        self.ledger.close()

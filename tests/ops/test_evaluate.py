@@ -106,3 +106,58 @@ def test_precision_at_threshold() -> None:
     scores = {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.2}
     assert precision_at(scores, {"a", "c", "d"}, 0.75) == (0.5, 1 / 3)
     assert precision_at(scores, {"a"}, 0.95) == (None, 0.0)
+
+
+def test_false_positive_on_a_class_labelled_otherwise_says_so() -> None:
+    labels = [L("shortened_hours", class_id="K1")]
+    r = evaluate([A("anomalous_class", 0.8, class_id="K1"), A("anomalous_class", 0.7, class_id="K2")],
+                 labels + [L("anomalous_class", class_id="K3")])["anomalous_class"]
+    assert r.false_positives == 2
+    assert r.examples[0]["labelled_as"] == ["shortened_hours"] and "labelled_as" not in r.examples[1]
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def _app():
+    import typer
+
+    from ops.evaluate import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:  # keeps `evaluate` a subcommand, as in the real CLI
+        pass
+
+    register(app)
+    return app
+
+
+def test_evaluate_command_end_to_end_tiny(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    runner = CliRunner()
+    res = runner.invoke(_app(), ["evaluate", "--seed", "3", "--classes", "20", "--fraud-rate", "0.2", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["classes"] == 20 and out["records"] > 0 and out["accepted"] > 0
+    assert out["labels"] > 0 and out["alerts"] > 0
+    assert "anomalous_class" in out["kinds"]
+    for kind, r in out["kinds"].items():
+        assert set(r) >= {"labels", "alerts", "recall", "precision", "false_positives", "examples"}
+        if r["labels"]:
+            assert 0.0 <= r["recall"] <= 1.0
+    assert out["anomaly_scored"] >= 10
+    assert out["anomaly_auc"] is None or 0.0 <= out["anomaly_auc"] <= 1.0
+    table = runner.invoke(_app(), ["evaluate", "--seed", "3", "--classes", "20", "--fraud-rate", "0.2"])
+    assert table.exit_code == 0, table.output
+    assert "recall" in table.output and "precision" in table.output and "ROC-AUC" in table.output
+
+
+def test_evaluate_command_refuses_bad_options() -> None:
+    from typer.testing import CliRunner
+
+    res = CliRunner().invoke(_app(), ["evaluate", "--format", "xml"])
+    assert res.exit_code == 2

@@ -8,7 +8,7 @@ import io
 import re
 
 import pytest
-from projhelp import PERSON, PERSON2, example_lines, individual_lines
+from projhelp import PERSON, PERSON2, individual_lines
 
 from projections.balances import balances
 from projections.disclosure import disclosure, to_csv, to_html, to_json
