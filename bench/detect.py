@@ -65,7 +65,7 @@ def generate(path: Path, records: int, fraud_rate: float) -> dict[str, Any]:
 
     probe = simulate(seed=SEED, classes=4, fraud_rate=0.0, attendance_heavy=True)
     per_class = max(1.0, len(probe.records) / 4)
-    classes = max(20, math.ceil(records / per_class * 1.05))
+    classes = max(2, math.ceil(records / per_class * 1.05))
     while True:
         sim = simulate(seed=SEED, classes=classes, fraud_rate=fraud_rate, attendance_heavy=True)
         if len(sim.records) >= records or classes > 1_000_000:

@@ -337,11 +337,17 @@ class AnomalyDetector:
             return ()
         return self._drafts(self._take(done))
 
-    def flush(self) -> list[AlertDraft]:
-        """Complete and score every class still open (end of a finite feed)."""
-        done = self.builder.flush()
-        scored = self._take(done)
-        if self.model is None and self.pending:  # fewer than `warmup` classes in all
+    def flush(self, *, complete_open: bool = True) -> list[AlertDraft]:
+        """End of a finite feed: score what is waiting.
+
+        ``complete_open``: also complete every class still open (no claim yet
+        and not past its end date + grace). Classes waiting for the warm-up
+        (fewer than ``warmup`` complete classes in all) are scored by a model
+        fitted on what there is. Not for a live feed: the warm-up is there
+        because a handful of peers says little.
+        """
+        scored = self._take(self.builder.flush()) if complete_open else []
+        if self.model is None and self.pending:
             self._refit()
             scored.extend(self._score_pending())
         return self._drafts(scored)

@@ -383,6 +383,10 @@ def _detect(settings: Any, ledger: Any) -> tuple[list[dict[str, Any]], dict[str,
     session = DetectionSession(ledger.recorder, alerts, detector_factory(settings.data_dir / "models"))
     session.catch_up()
     anomaly = next((d for d in session.engine.detectors if isinstance(d, AnomalyDetector)), None)
+    if anomaly is not None and anomaly.model is None:
+        # fewer complete classes than the warm-up needs (a tiny run): score them
+        # anyway for the ROC-AUC; no alert is stored for them
+        anomaly.flush(complete_open=False)
     scores = dict(anomaly.scores) if anomaly is not None else {}
     method = anomaly.method if anomaly is not None else "-"
     return [as_alert(a) for a in alerts.list()], scores, method

@@ -313,11 +313,4 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report_cmd)
     app.command("export")(export_cmd)
     app.command("views")(views_cmd)
-    # `skillfund ingest --project` catches the views up through this hook.
-    try:
-        from ops import cli
-    except ImportError:  # pragma: no cover - the CLI module is optional here
-        return
-    hooks = getattr(cli, "_AFTER_INGEST", None)
-    if isinstance(hooks, list) and after_ingest not in hooks:
-        hooks.append(after_ingest)
+    # `skillfund ingest --project` calls after_ingest (wired in ops/cli.py).

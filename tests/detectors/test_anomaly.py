@@ -210,9 +210,11 @@ def test_tiny_peer_group_falls_back_to_level_and_region() -> None:
     assert tiny.group_for(by_id["c-0001"]).name == "all classes"
 
 
-def test_persisted_model_reloads_with_same_version_and_scores(tmp_path) -> None:
+@pytest.mark.parametrize("method", ["iforest", anomaly.DEFAULT_METHOD])
+def test_persisted_model_reloads_with_same_version_and_scores(tmp_path, method: str) -> None:
     feed, outlier = peer_group_with_outlier()
-    det, _ = run(feed.items, warmup=20, refit_every=10, method="iforest", params=SMALL_FOREST, model_dir=tmp_path / "models")
+    params = SMALL_FOREST if method == "iforest" else None
+    det, _ = run(feed.items, warmup=20, refit_every=10, method=method, params=params, model_dir=tmp_path / "models")
     files = sorted((tmp_path / "models").glob("anomaly-*.npz"))
     assert 1 <= len(files) <= anomaly.MODELS_KEPT
     current = tmp_path / "models" / f"anomaly-{det.model.version[:16]}.npz"
@@ -282,3 +284,47 @@ def test_detectors_factory_gives_fresh_instances() -> None:
     a, b = detectors()[0], detectors()[0]
     assert a is not b and a.kinds == ("anomalous_class",)
     assert a.name == "anomaly" and a.version
+
+
+def test_version_changes_with_window_and_params() -> None:
+    feed, _ = peer_group_with_outlier()
+    det, _ = run(feed.items, warmup=20)
+    window = list(det.window)
+    a = AnomalyModel(window, "robust_z", {"top_k": 3})
+    assert a.version == AnomalyModel(window, "robust_z", {"top_k": 3}).version
+    assert a.version != AnomalyModel(window[1:], "robust_z", {"top_k": 3}).version
+    assert a.version != AnomalyModel(window, "robust_z", {"top_k": 2}).version
+    assert a.version != AnomalyModel(window, "iforest", SMALL_FOREST).version
+
+
+def test_nothing_is_scored_before_the_warmup_unless_flushed() -> None:
+    feed = Feed(seed=13)
+    for _ in range(8):
+        feed.klass()
+    det = AnomalyDetector(warmup=40)
+    for it in feed.items:
+        assert not det.observe(it)
+    assert det.model is None and not det.scores and len(det.pending) == 8
+    det.flush(complete_open=False)
+    assert det.model is not None and len(det.scores) == 8 and not det.pending
+
+
+def test_model_dir_from_the_environment(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(anomaly.MODEL_DIR_ENV, str(tmp_path / "m"))
+    (d,) = detectors()
+    assert d.model_dir == tmp_path / "m"
+    monkeypatch.delenv(anomaly.MODEL_DIR_ENV)
+    assert detectors()[0].model_dir is None
+
+
+def test_non_record_items_and_unknown_classes_are_ignored() -> None:
+    from projections.feed import Posted
+
+    det = AnomalyDetector()
+    assert not det.observe(Posted(position=1, txn={}))
+    stray = Accepted(position=2, type="attendance", id="a", pack="320500", record={
+        "type": "attendance", "id": "a", "at": "2024-03-01T09:00:00+08:00", "class_id": "nope", "session_id": "s",
+        "trainee_id": "t", "sign_in": "2024-03-01T09:00:00+08:00", "sign_out": "2024-03-01T10:00:00+08:00",
+        "method": "face", "device_id": "d", "lat": 31.0, "lon": 120.0, "face_score": 0.9})
+    assert not det.observe(stray)
+    assert not det.builder.open

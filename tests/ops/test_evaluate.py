@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -161,3 +162,78 @@ def test_evaluate_command_refuses_bad_options() -> None:
 
     res = CliRunner().invoke(_app(), ["evaluate", "--format", "xml"])
     assert res.exit_code == 2
+
+
+# ------------------------------------------------------------------ bench smoke
+# bench/ has no test file of its own in this split: its smoke tests live here.
+# Not timed: they run the bench functions tiny and check the figures' shape.
+
+
+def test_bench_common_helpers() -> None:
+    from bench import common
+
+    assert common.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert common.percentile([5.0], 99) == 5.0
+    s = common.latency_summary([0.001, 0.002, 0.003])
+    assert s["n"] == 3 and s["median_ms"] == pytest.approx(2.0) and s["p99_ms"] == pytest.approx(2.98)
+    with common.measure("x", 10) as p:
+        sum(range(1000))
+    assert p.wall_s > 0 and p.rate > 0 and p.peak_rss_mb and p.peak_rss_mb > 0
+    with common.measure("traced", 1, trace=True) as q:
+        _ = [0] * 10_000
+    assert q.traced_peak_mb is not None and q.traced_peak_mb > 0
+    assert common.ratio(10.0, 4.0) == 2.5 and common.ratio(None, 1.0) is None
+    assert common.isolated(common.peak_rss_mb) > 0  # a fresh interpreter answers
+
+
+def test_bench_env_sizes(monkeypatch) -> None:
+    from bench import common
+
+    monkeypatch.setenv("BENCH_RECORDS", "1_500")
+    assert common.bench_records() == 1500
+    monkeypatch.setenv("BENCH_RECORDS", "0")
+    with pytest.raises(ValueError):
+        common.bench_records()
+
+
+def test_bench_ingest_smoke(monkeypatch) -> None:
+    from bench import ingest
+
+    monkeypatch.setenv("BENCH_INPROCESS", "1")
+    res = ingest.run(records=1_000, naive=50, postgres=False, out=io.StringIO())
+    assert res["input"]["records"] >= 1_000 and res["input"]["by_type"]["attendance"] > res["input"]["records"] / 2
+    sq = res["sqlite"]
+    assert set(sq) >= {"skillfund", "raw", "naive", "skillfund_vs_raw", "skillfund_vs_naive", "rates"}
+    assert sq["skillfund"]["records"] == sq["raw"]["records"] == res["input"]["records"]
+    assert sq["naive"]["records"] == 50 and sq["naive"]["extrapolated"]
+    assert sq["skillfund"]["extra"]["accepted"] == res["input"]["records"]
+    assert sq["skillfund_vs_raw"] > 0 and sq["skillfund_vs_naive"] > 0
+    assert res["postgres"] == {"skipped": "skipped by caller"}
+
+
+def test_bench_ingest_postgres_smoke(pg_url, monkeypatch) -> None:
+    from bench import ingest
+
+    monkeypatch.setenv("BENCH_INPROCESS", "1")
+    monkeypatch.setenv("BENCH_PG_URL", pg_url)
+    res = ingest.run(records=1_000, naive=30, out=io.StringIO())
+    pg = res["postgres"]
+    assert set(pg) >= {"skillfund", "raw", "naive", "skillfund_vs_raw", "skillfund_vs_naive"}
+    assert pg["raw"]["records"] == res["input"]["records"] and pg["naive"]["records"] == 30
+
+
+def test_bench_detect_smoke(monkeypatch) -> None:
+    from bench import detect
+
+    monkeypatch.setenv("BENCH_INPROCESS", "1")
+    monkeypatch.setenv("BENCH_LATENCY_RECORDS", "2000")
+    out = io.StringIO()
+    res = detect.run(records=1_000, out=out)
+    tp = res["throughput"]
+    assert set(tp) >= {"ingest", "observe", "full", "attendance_rate_observe", "attendance_rate_full", "per_detector_s"}
+    assert tp["items"] >= 1_000 and tp["attendance"] > 0 and tp["observe"]["rate"] > 0
+    assert "anomaly/1" in tp["per_detector_s"]
+    lat = res["latency"]
+    assert set(lat) >= {"records", "rate", "alerts", "latency", "latency_by_kind"}
+    assert lat["records"] == 2_000 and set(lat["latency"]) == {"n", "median_ms", "p99_ms", "max_ms"}
+    assert "attendance" in out.getvalue()
