@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import os
 import shutil
 import sys
 import subprocess
@@ -134,9 +135,11 @@ def test_beancount_export(books_factory, tmp_path):
     assert not RESIDENT.search(text)
     here = Path(sys.executable).with_name("bean-check")  # the venv's, from the dev extra
     bean_check = str(here) if here.exists() else shutil.which("bean-check")
-    from conftest import require_peer
-
-    require_peer("bean-check", bean_check is not None, "beancount (dev extra) provides bean-check")
+    if bean_check is None:
+        why = "bean-check missing: beancount (dev extra) provides it"
+        if os.environ.get("SKILLFUND_TEST_STRICT") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
     out = subprocess.run([bean_check, str(path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
 
