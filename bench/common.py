@@ -57,10 +57,45 @@ def bench_records(default: int = 200_000) -> int:
 # ----------------------------------------------------------------- memory
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MiB (Linux: ru_maxrss is KiB)."""
+def maxrss_mb() -> float:
+    """``getrusage(RUSAGE_SELF).ru_maxrss`` in MiB: the peak RSS of this process so far.
+
+    Linux carries it across fork and exec (a spawned child starts with its
+    parent's peak), so for a phase's own peak use ``peak_rss_mb``.
+    """
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024.0 if sys.platform != "darwin" else kb / (1024.0 * 1024.0)
+
+
+def _vm_hwm_kb() -> int | None:
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak-RSS mark to its current RSS (Linux ``clear_refs`` 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS in MiB since the process started or since ``reset_peak_rss``.
+
+    Linux: ``VmHWM`` of /proc/self/status (per address space, resettable);
+    elsewhere ``ru_maxrss``.
+    """
+    kb = _vm_hwm_kb()
+    return kb / 1024.0 if kb is not None else maxrss_mb()
 
 
 def tracemalloc_wanted() -> bool:
@@ -101,6 +136,7 @@ def measure(name: str, records: int = 0, *, trace: bool | None = None) -> Iterat
     trace = tracemalloc_wanted() if trace is None else trace
     phase = Phase(name=name, records=records, wall_s=0.0)
     gc.collect()
+    reset_peak_rss()  # the phase's own peak, not the process's
     if trace:
         tracemalloc.start()
     t0 = time.perf_counter()

@@ -30,11 +30,16 @@ from detectors.alerts import Alerts, PositionBehind
 from detectors.base import AlertDraft, Detector
 from detectors.engine import DetectionEngine
 from detectors.registry import all_detectors
+from detectors.snapshots import Snapshot
+from detectors.snapshots import dumps as snapshot_dumps
+from detectors.snapshots import loads as snapshot_loads
 from projections import feed
 
 BATCH_POSITIONS_DEFAULT = 5_000
 PAGE = 1_000
 RESYNC_ATTEMPTS = 3
+# Below this many items a replay is cheaper than writing a snapshot.
+SNAPSHOT_AFTER_ITEMS = 20_000
 
 
 @dataclass
@@ -48,6 +53,7 @@ class DetectStats:
     batches: int = 0
     per_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    restored_from: int | None = None  # position of the snapshot the run started from
 
     @property
     def items_per_second(self) -> float:
@@ -76,6 +82,7 @@ class DetectionSession:
         *,
         batch_positions: int = BATCH_POSITIONS_DEFAULT,
         strict: bool = False,
+        snapshots: Any = None,
     ) -> None:
         if batch_positions < 1:
             raise ValueError("batch_positions must be at least 1")
@@ -93,6 +100,31 @@ class DetectionSession:
         self.engine = self._new_engine()
         self._fresh = True
         self.position: int | None = None  # the position the detectors' state reflects
+        self.snapshots = snapshots  # detectors.snapshots.FileSnapshots or None
+
+    def fingerprint(self) -> str:
+        return ";".join(f"{d.name}/{d.version}" for d in self.engine.detectors)
+
+    def _restore(self, stored: int) -> bool:
+        """Start from a snapshot at or before ``stored``, if a usable one exists."""
+        if self.snapshots is None:
+            return False
+        snap = self.snapshots.load()
+        if snap is None or snap.position > stored or snap.fingerprint != self.fingerprint():
+            return False
+        try:
+            restored = snapshot_loads(snap.blob)
+        except Exception:  # an unreadable cache is only a slower start
+            return False
+        self.engine = DetectionEngine(restored, strict=self.strict)
+        self.position = snap.position
+        self._fresh = False
+        return True
+
+    def snapshot(self) -> None:
+        """Save the detectors' state at the position it reflects."""
+        if self.snapshots is not None and self.position is not None:
+            self.snapshots.save(Snapshot(self.position, self.fingerprint(), snapshot_dumps(self.engine.detectors)))
 
     def _new_engine(self) -> DetectionEngine:
         if self._factory is not None:
@@ -120,6 +152,8 @@ class DetectionSession:
     def _warm(self, stats: DetectStats) -> int:
         """Bring the detectors to the stored position; returns it."""
         stored = self.alerts.position()
+        if self.position is None and self._fresh and self._restore(stored):
+            stats.restored_from = self.position
         if self.position is None:
             if not self._fresh:
                 self._reset()
@@ -147,6 +181,8 @@ class DetectionSession:
                 self.position = None
                 if attempt == RESYNC_ATTEMPTS:
                     raise
+        if self.snapshots is not None and stats.items + stats.replayed >= SNAPSHOT_AFTER_ITEMS:
+            self.snapshot()
         stats.seconds = time.perf_counter() - t0
         stats.errors = dict(self.engine.errors)
         return stats

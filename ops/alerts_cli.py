@@ -68,7 +68,9 @@ def run_detection(settings: Settings, ledger: Any = None, alerts: Alerts | None 
     """Catch the alert store up with the ledger (warm-up replay, then the new positions)."""
     ledger = ledger if ledger is not None else _open_ledger(settings)
     alerts = alerts if alerts is not None else open_alerts(settings)
-    return DetectionSession(ledger.recorder, alerts).catch_up()
+    from ops.runtime import detector_snapshots
+
+    return DetectionSession(ledger.recorder, alerts, snapshots=detector_snapshots(settings)).catch_up()
 
 
 def after_ingest(settings: Settings, ledger: Any, *, detect: bool, project: bool) -> None:

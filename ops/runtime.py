@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from detectors.alerts import Alerts, contract_view
 from detectors.runner import DetectionSession
+from detectors.snapshots import FileSnapshots
 from ledger.application import Ledger
 from ledger.money import fen_to_yuan
 from ops import metrics
@@ -23,6 +25,14 @@ def open_alerts(settings: Settings) -> Alerts:
     return Alerts(env=settings.eventsourcing_env(Alerts.name))
 
 
+def detector_snapshots(settings: Settings) -> FileSnapshots:
+    """Detector state cache beside the store (a cache only: see detectors/snapshots.py)."""
+    if settings.store_kind == "sqlite":
+        return FileSnapshots(settings.data_dir / "detector-state.bin")
+    tag = hashlib.sha256(f"{settings.database_url}|{settings.database_schema}".encode()).hexdigest()[:12]
+    return FileSnapshots(settings.data_dir / f"detector-state-{tag}.bin")
+
+
 class Services:
     """A long-lived process's applications, kept warm between requests.
 
@@ -36,7 +46,7 @@ class Services:
         self.ledger = open_ledger(settings)
         self.alerts_app = open_alerts(settings)
         self.views: ViewStore = open_store(settings)
-        self.detection = DetectionSession(self.ledger.recorder, self.alerts_app)
+        self.detection = DetectionSession(self.ledger.recorder, self.alerts_app, snapshots=detector_snapshots(settings))
         self.projections = all_projections()
 
     def after_ingest(self) -> None:
