@@ -1,9 +1,13 @@
 """Shared bench helpers: timing, memory, percentiles, temporary stores, printing.
 
-Every measured phase can run in a fresh interpreter (``isolated``, spawn
-start method) so that its peak RSS (``ru_maxrss``) is its own and not the
-high-water mark of whatever ran before it in this process. Sizes come from
-the environment (``BENCH_RECORDS``) so a test can smoke-run a bench tiny.
+Memory: ``measure`` resets the process's peak-RSS mark at the start of a
+phase (Linux ``/proc/self/clear_refs``) and reads ``VmHWM`` at the end, so a
+phase's peak is its own; ``ru_maxrss`` (``maxrss_mb``) is the fallback
+elsewhere. ``BENCH_TRACEMALLOC=1`` adds tracemalloc's peak of Python
+allocations (it slows a phase, so it is off by default). Phases can also run
+in a fresh interpreter (``isolated``, spawn start method) so that what an
+earlier phase left in memory is not in the figure. Sizes come from the
+environment (``BENCH_RECORDS``) so a test can smoke-run a bench tiny.
 
 Nothing here asserts a target: benches measure and print; targets are
 printed beside the figures.

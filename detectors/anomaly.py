@@ -136,6 +136,9 @@ class Scored:
     group: GroupStats
     z: tuple[float, ...]
     features: ClassFeatures
+    position: int = 0  # the record that made the score possible (see AnomalyDetector._take)
+    at: str = ""
+    model: str = ""  # version of the model that scored it
 
     def explanation(self, top: int = EXPLAIN_TOP) -> list[dict[str, Any]]:
         """The features furthest from the peer medians, furthest first."""
@@ -223,9 +226,10 @@ class AnomalyModel:
             return max(0.0, 1.0 - 1.0 / lof) if lof > 0 else 0.0
         return 0.0
 
-    def score(self, f: ClassFeatures) -> Scored:
+    def score(self, f: ClassFeatures, trigger: ClassFeatures | None = None) -> Scored:
         group, z = self.peers.z(f)
-        return Scored(f.class_id, round(self.raw_score(z), 6), group, z, f)
+        t = trigger or f
+        return Scored(f.class_id, round(self.raw_score(z), 6), group, z, f, t.position, t.at, self.version)
 
     # -- persistence --------------------------------------------------------------
 
@@ -355,6 +359,9 @@ class AnomalyDetector:
     # -- internals -------------------------------------------------------------------
 
     def _take(self, done: Iterable[ClassFeatures]) -> list[Scored]:
+        # A class completed before the warm-up is scored when the warm-up
+        # completes: its alert became possible with the record that completed
+        # the `warmup`-th class, so that record is the alert's position/raised_at.
         out: list[Scored] = []
         for f in done:
             if self.model is None:
@@ -362,7 +369,7 @@ class AnomalyDetector:
                 self.pending.append(f)
                 if len(self.window) >= self.warmup:
                     self._refit()
-                    out.extend(self._score_pending())
+                    out.extend(self._score_pending(f))
                 continue
             out.append(self._score(f))
             self.window.append(f)
@@ -371,13 +378,15 @@ class AnomalyDetector:
                 self._refit()
         return out
 
-    def _score_pending(self) -> list[Scored]:
+    def _score_pending(self, trigger: ClassFeatures | None = None) -> list[Scored]:
         pending, self.pending = self.pending, []
-        return [self._score(f) for f in pending]
+        if trigger is None and pending:
+            trigger = max(pending, key=lambda f: f.position)
+        return [self._score(f, trigger) for f in pending]
 
-    def _score(self, f: ClassFeatures) -> Scored:
+    def _score(self, f: ClassFeatures, trigger: ClassFeatures | None = None) -> Scored:
         assert self.model is not None
-        s = self.model.score(f)
+        s = self.model.score(f, trigger)
         self.scores[f.class_id] = s.score
         if len(self.scores) > SCORES_KEPT:
             self.scores.pop(next(iter(self.scores)))
@@ -412,7 +421,7 @@ class AnomalyDetector:
         evidence = s.explanation()
         evidence.append(
             {
-                "model": self.model.version[:16] if self.model else "",
+                "model": s.model[:16],
                 "method": self.method,
                 "peer_group": s.group.name,
                 "peers": s.group.size,
@@ -425,8 +434,8 @@ class AnomalyDetector:
             severity=severity_for(s.score),
             evidence=evidence,
             policy=policy,
-            raised_at=f.at,
-            position=f.position,
+            raised_at=s.at,
+            position=s.position,
             detector=f"{NAME}/{VERSION}",
             score=s.score,
             summary=f"class {f.class_id} scores {s.score:.3f} against {s.group.size} peers ({s.group.name}); furthest out: {names}",

@@ -1,9 +1,10 @@
 """Per-class features for the anomalous_class model, accumulated from the feed.
 
 A ``FeatureBuilder`` observes feed items in order and keeps, per open class,
-a few running counters (never the records themselves): sign-in offsets, time
-inside each session's window, face scores, devices, inspections, completions
-and the training claim. A class is *complete* when its training claim
+running sums (sign-in and sign-out offsets, face scores, per-trainee offsets),
+small maps (devices, exact coordinates, verified minutes per trainee) and, per
+session, one number and one interval per sign-in (for the delivered-time
+median and the inspection head count), never the records themselves. A class is *complete* when its training claim
 arrives, or when the feed's data time passes its end date plus a grace
 period (completions and claims come after the last session). Then its
 feature vector (``ClassFeatures``) is returned and the class's state is
@@ -243,6 +244,7 @@ class FeatureBuilder:
     _due: list[tuple[str, int, str]] = field(default_factory=list)  # (due date, seq, class_id)
     _seq: int = 0
     feed_day: str = ""  # the latest data date seen ("YYYY-MM-DD")
+    last: Accepted | None = None  # the latest record seen (flush completes classes "at" it)
 
     # ---------------------------------------------------------------- observe
 
@@ -250,6 +252,7 @@ class FeatureBuilder:
         """Fold one item; return the classes it completed (usually none)."""
         if type(item) is not Accepted:
             return _NONE
+        self.last = item
         rec = item.record
         t = item.type
         if t == "attendance":  # the hot path: no list, no day check unless the day moved
@@ -318,7 +321,9 @@ class FeatureBuilder:
         return out
 
     def flush(self, item: Accepted | None = None) -> list[ClassFeatures]:
-        """Complete every open class now (end of an evaluation run)."""
+        """Complete every open class now (end of an evaluation run), at ``item``
+        (default: the latest record seen)."""
+        item = item or self.last
         out = []
         for cid in list(self.open):
             f = self._complete(self.open[cid], item)

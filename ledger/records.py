@@ -35,7 +35,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from ledger.ids import credit_code_problem, resident_id_problem
 from ledger.money import MoneyError, fen_to_yuan, parse_fen
-from ledger.policy import pack_code_for
+from ledger.policy import FUND_SOURCES, SUBSIDY_KINDS, pack_code_for
 
 __all__ = [
     "RECORD_TYPES",
@@ -90,14 +90,6 @@ _RANK = {r: i for i, r in enumerate(REASONS)}
 
 # --- enumerations, exactly as the contract lists them -----------------------
 
-FUND_SOURCES = (
-    "ui_surplus",
-    "employment_subsidy",
-    "ui_fund",
-    "local_talent",
-    "industry_development",
-    "education_surcharge",
-)
 INSTITUTION_STATUSES = ("listed", "suspended", "delisted")
 TRAINING_KINDS = (
     "employment_skills",
@@ -131,17 +123,6 @@ CERTIFICATE_KINDS = (
 )
 PERSON_STATUSES = ("deceased", "pensioner")
 CLAIMANT_KINDS = ("institution", "enterprise", "individual")
-SUBSIDY_KINDS = (
-    "training",
-    "appraisal",
-    "living_allowance",
-    "work_for_training",
-    "skill_upgrade",
-    "new_technician",
-    "competition",
-    "entrepreneurship",
-    "award",
-)
 CLAIM_DECISIONS = ("approved", "rejected", "returned")
 CLASS_ID_REQUIRED_FOR = frozenset({"training", "appraisal", "living_allowance"})
 DEFAULT_CLASS_HOUR_MINUTES = 45

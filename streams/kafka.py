@@ -67,7 +67,8 @@ def ensure_topics(opts: KafkaOptions, topics: dict[str, int], replication: int =
         admin.close()
 
 
-def records_producer(opts: KafkaOptions) -> KafkaProducer:
+def idempotent_producer(opts: KafkaOptions) -> KafkaProducer:
+    """acks=all with idempotence: a retried send is written once, in order."""
     return KafkaProducer(
         bootstrap_servers=opts.bootstrap,
         acks="all",
@@ -77,6 +78,26 @@ def records_producer(opts: KafkaOptions) -> KafkaProducer:
         max_in_flight_requests_per_connection=5,
         request_timeout_ms=opts.request_timeout_ms,
         max_request_size=MESSAGE_BYTES_MAX + 4096,
+    )
+
+
+def manual_commit_consumer(opts: KafkaOptions, topic: str, group_id: str, max_poll_records: int) -> KafkaConsumer:
+    """Offsets are committed by us, after the effects are durable; topics are never auto-created;
+    a new group starts from the earliest offset ("latest" would skip records)."""
+    return KafkaConsumer(
+        topic,
+        bootstrap_servers=opts.bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        allow_auto_create_topics=False,
+        max_poll_records=max_poll_records,
+        max_poll_interval_ms=opts.max_poll_interval_ms,
+        session_timeout_ms=opts.session_timeout_ms,
+        heartbeat_interval_ms=opts.heartbeat_interval_ms,
+        request_timeout_ms=max(opts.request_timeout_ms, opts.session_timeout_ms + 5_000),
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=MESSAGE_BYTES_MAX * 8,
     )
 
 
@@ -126,21 +147,7 @@ class KafkaIntake:
             raise ValueError(f"max_poll_records must be within 1..{POLL_RECORDS_MAX}")
         self.ledger = ledger
         self.max_poll_records = max_poll_records
-        self.consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=opts.bootstrap,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            allow_auto_create_topics=False,
-            max_poll_records=max_poll_records,
-            max_poll_interval_ms=opts.max_poll_interval_ms,
-            session_timeout_ms=opts.session_timeout_ms,
-            heartbeat_interval_ms=opts.heartbeat_interval_ms,
-            request_timeout_ms=max(opts.request_timeout_ms, opts.session_timeout_ms + 5_000),
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=MESSAGE_BYTES_MAX * 8,
-        )
+        self.consumer = manual_commit_consumer(opts, topic, group_id, max_poll_records)
 
     def poll_once(self, timeout_ms: int = 1_000, on_batch: Callable[[BatchResult], None] | None = None) -> BatchResult | None:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.max_poll_records)
@@ -217,16 +224,7 @@ class Relay:
                 "ON CONFLICT (projection) DO NOTHING",
                 (self.name, "relay/1"),
             )
-        self.producer = KafkaProducer(
-            bootstrap_servers=opts.bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            retries=5,
-            linger_ms=5,
-            max_in_flight_requests_per_connection=5,
-            request_timeout_ms=opts.request_timeout_ms,
-            max_request_size=MESSAGE_BYTES_MAX + 4096,
-        )
+        self.producer = idempotent_producer(opts)
 
     def position(self) -> int:
         return self.views.position(self.name)
@@ -264,18 +262,7 @@ class Relay:
 def consume_events(opts: KafkaOptions, *, topic: str = EVENTS_TOPIC, group_id: str, after: int = 0,
                    idle_polls_max: int = 3, max_poll_records: int = POLL_RECORDS_MAX) -> Iterator[feed.Item]:
     """Feed items from Kafka, deduplicated by position (the relay is at-least-once)."""
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=opts.bootstrap,
-        group_id=group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        allow_auto_create_topics=False,
-        max_poll_records=max_poll_records,
-        session_timeout_ms=opts.session_timeout_ms,
-        heartbeat_interval_ms=opts.heartbeat_interval_ms,
-        request_timeout_ms=max(opts.request_timeout_ms, opts.session_timeout_ms + 5_000),
-    )
+    consumer = manual_commit_consumer(opts, topic, group_id, max_poll_records)
     last, idle = after, 0
     try:
         while idle < idle_polls_max:

@@ -328,3 +328,39 @@ def test_non_record_items_and_unknown_classes_are_ignored() -> None:
         "method": "face", "device_id": "d", "lat": 31.0, "lon": 120.0, "face_score": 0.9})
     assert not det.observe(stray)
     assert not det.builder.open
+
+
+def test_a_class_scored_at_the_warmup_is_raised_at_the_record_that_ended_it() -> None:
+    feed = Feed(seed=17)
+    cids = [feed.klass(outlier=(i == 5)) for i in range(30)]
+    det, drafts = run(feed.items, warmup=20)
+    d = next(d for d in drafts if d.subject == {"class_id": cids[5]})
+    twentieth = next(i for i in feed.items if i.type == "claim" and i.record["class_id"] == cids[19])
+    assert (d.position, d.raised_at) == (twentieth.position, twentieth.record["at"])
+
+
+def test_evidence_names_the_model_that_scored_even_across_a_refit() -> None:
+    feed, outlier = peer_group_with_outlier()
+    det, drafts = run(feed.items, warmup=20, refit_every=1)  # a refit after every class
+    d = next(d for d in drafts if d.subject == {"class_id": outlier})
+    named = d.evidence[-1]["model"]
+    f = next(f for f in det.window if f.class_id == outlier)
+    window = list(det.window)
+    scorer = AnomalyModel(window[: window.index(f)])  # the window before the outlier joined it
+    assert named == scorer.version[:16] != det.model.version[:16]
+    assert scorer.score(f).score == d.score
+
+
+def test_flush_completes_open_classes_at_the_latest_record() -> None:
+    feed = Feed(seed=19)
+    for i in range(25):
+        feed.klass(claim=(i < 24))
+    det = AnomalyDetector(warmup=10)
+    for it in feed.items:
+        det.observe(it)
+    last = feed.items[-1]
+    open_ids = list(det.builder.open)
+    assert open_ids  # the unclaimed class, not yet past its end date + grace
+    det.flush()
+    assert not det.builder.open and all(c in det.scores for c in open_ids)
+    assert det.builder.last is last

@@ -14,7 +14,7 @@ from projections import feed
 from projections.store import open_store
 from streams.kafka import (
     EVENTS_TOPIC, RECORDS_TOPIC, KafkaIntake, KafkaOptions, Relay, consume_events, decode_item, ensure_topics,
-    records_producer,
+    idempotent_producer,
 )
 
 EXAMPLES = next(
@@ -29,7 +29,7 @@ def example_lines() -> list[str]:
 
 
 def produce(opts: KafkaOptions, lines: list[str]) -> None:
-    p = records_producer(opts)
+    p = idempotent_producer(opts)
     for line in lines:
         p.send(RECORDS_TOPIC, value=line.encode("utf-8"), partition=0)
     p.flush(timeout=10)
