@@ -24,7 +24,7 @@ import orjson
 import typer
 
 from detectors.alerts import ACTIONS, STATUSES, AlertNotFound, Alerts, AlertStateError, contract_view
-from detectors.runner import DetectionSession, DetectStats
+from detectors.runner import DetectStats
 from ledger.ids import mask_resident_id
 from ledger.policy import ALERT_KINDS
 from ops.settings import Settings
@@ -68,9 +68,9 @@ def run_detection(settings: Settings, ledger: Any = None, alerts: Alerts | None 
     """Catch the alert store up with the ledger (warm-up replay, then the new positions)."""
     ledger = ledger if ledger is not None else _open_ledger(settings)
     alerts = alerts if alerts is not None else open_alerts(settings)
-    from ops.runtime import detector_snapshots
+    from ops.runtime import detection_session
 
-    return DetectionSession(ledger.recorder, alerts, snapshots=detector_snapshots(settings)).catch_up()
+    return detection_session(settings, ledger, alerts).catch_up()
 
 
 def after_ingest(settings: Settings, ledger: Any, *, detect: bool, project: bool) -> None:

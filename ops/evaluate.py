@@ -238,6 +238,7 @@ class Evaluation:
     anomaly_positives_any: int
     anomaly_method: str
     anomaly_alerts_on_fraud: float | None  # share of anomalous_class alerts on a class some label names
+    anomaly_warmed_up: bool = True  # False: too few complete classes for the model to raise alerts
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,6 +272,11 @@ def format_table(ev: Evaluation) -> str:
         f"anomalous_class ROC-AUC {_pct(ev.anomaly_auc_any)} against every class a label of any kind names "
         f"({ev.anomaly_positives_any} classes); {_pct(ev.anomaly_alerts_on_fraud)} of its alerts are on such a class"
     )
+    if not ev.anomaly_warmed_up:
+        lines.append(
+            "anomalous_class raised nothing: fewer complete classes than the model's warm-up needs "
+            "(its scores were computed at the end, for the ROC-AUC only)"
+        )
     fps = [(k, r) for k, r in sorted(ev.kinds.items()) if r.examples]
     if fps:
         lines.append("")
@@ -339,7 +345,7 @@ def run_evaluation(
         summary = ingest_paths(ledger, [path], batch_size=batch_size)
         timings["ingest_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        alerts, scores, method = _detect(settings, ledger)
+        alerts, scores, method, warmed = _detect(settings, ledger)
         timings["detect_s"] = time.perf_counter() - t0
     labels = [dict(lb) for lb in sim.labels]
     own = anomaly_truth(labels, ANOMALY_KIND)
@@ -369,12 +375,14 @@ def run_evaluation(
         anomaly_positives_any=len(anyclass & set(scores)),
         anomaly_method=method,
         anomaly_alerts_on_fraud=on_fraud,
+        anomaly_warmed_up=warmed,
         timings={k: round(v, 3) for k, v in timings.items()},
     )
 
 
-def _detect(settings: Any, ledger: Any) -> tuple[list[dict[str, Any]], dict[str, float], str]:
-    """Run every detector over the store: the stored alerts, and every complete class's anomaly score."""
+def _detect(settings: Any, ledger: Any) -> tuple[list[dict[str, Any]], dict[str, float], str, bool]:
+    """Run every detector over the store: the stored alerts, every complete class's
+    anomaly score, the anomaly method, and whether its warm-up was reached."""
     from detectors.alerts import Alerts
     from detectors.anomaly import AnomalyDetector
     from detectors.runner import DetectionSession
@@ -383,13 +391,14 @@ def _detect(settings: Any, ledger: Any) -> tuple[list[dict[str, Any]], dict[str,
     session = DetectionSession(ledger.recorder, alerts, detector_factory(settings.data_dir / "models"))
     session.catch_up()
     anomaly = next((d for d in session.engine.detectors if isinstance(d, AnomalyDetector)), None)
+    warmed = anomaly is not None and anomaly.model is not None
     if anomaly is not None and anomaly.model is None:
         # fewer complete classes than the warm-up needs (a tiny run): score them
         # anyway for the ROC-AUC; no alert is stored for them
         anomaly.flush(complete_open=False)
     scores = dict(anomaly.scores) if anomaly is not None else {}
     method = anomaly.method if anomaly is not None else "-"
-    return [as_alert(a) for a in alerts.list()], scores, method
+    return [as_alert(a) for a in alerts.list()], scores, method, warmed
 
 
 # ----------------------------------------------------------------- CLI

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from detectors.alerts import Alerts, contract_view
+from detectors.registry import all_detectors
 from detectors.runner import DetectionSession
 from detectors.snapshots import FileSnapshots
 from ledger.application import Ledger
@@ -33,6 +34,14 @@ def detector_snapshots(settings: Settings) -> FileSnapshots:
     return FileSnapshots(settings.data_dir / f"detector-state-{tag}.bin")
 
 
+def detection_session(settings: Settings, ledger: Ledger, alerts: Alerts) -> DetectionSession:
+    """Detectors with their model kept in <data dir>/models and their state snapshotted."""
+    model_dir = settings.data_dir / "models"
+    return DetectionSession(
+        ledger.recorder, alerts, lambda: all_detectors(model_dir), snapshots=detector_snapshots(settings)
+    )
+
+
 class Services:
     """A long-lived process's applications, kept warm between requests.
 
@@ -46,7 +55,7 @@ class Services:
         self.ledger = open_ledger(settings)
         self.alerts_app = open_alerts(settings)
         self.views: ViewStore = open_store(settings)
-        self.detection = DetectionSession(self.ledger.recorder, self.alerts_app, snapshots=detector_snapshots(settings))
+        self.detection = detection_session(settings, self.ledger, self.alerts_app)
         self.projections = all_projections()
 
     def after_ingest(self) -> None:

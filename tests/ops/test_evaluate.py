@@ -151,10 +151,12 @@ def test_evaluate_command_end_to_end_tiny(tmp_path, monkeypatch) -> None:
         if r["labels"]:
             assert 0.0 <= r["recall"] <= 1.0
     assert out["anomaly_scored"] >= 10
+    assert out["anomaly_warmed_up"] is False  # 20 classes: below the warm-up, scored for the AUC only
     assert out["anomaly_auc"] is None or 0.0 <= out["anomaly_auc"] <= 1.0
     table = runner.invoke(_app(), ["evaluate", "--seed", "3", "--classes", "20", "--fraud-rate", "0.2"])
     assert table.exit_code == 0, table.output
     assert "recall" in table.output and "precision" in table.output and "ROC-AUC" in table.output
+    assert "warm-up" in table.output
 
 
 def test_evaluate_command_refuses_bad_options() -> None:
