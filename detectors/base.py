@@ -99,34 +99,29 @@ def content_bytes(draft: AlertDraft) -> bytes:
     )
 
 
-_MIDNIGHTS: dict[str, float] = {}
-
-
 def parse_ts(text: str) -> float:
     """An RFC 3339 timestamp with offset (canonical records carry these) as epoch seconds.
 
-    Fast path for the canonical shape ``YYYY-MM-DDTHH:MM:SS[.ffffff]±HH:MM``:
-    the epoch of each (date, offset) midnight is cached, the time of day added.
-    Anything else goes through ``datetime.fromisoformat``. Same result either way.
+    Several detectors read the same record's times: the last few thousand
+    answers are remembered (str hashes are cached, so a hit is one lookup).
     """
-    n = len(text)
-    if (n == 25 or n == 32) and text[10] == "T" and text[13] == ":" and text[16] == ":":
-        zone = text[n - 6:]
-        key = text[:10] + zone
-        base = _MIDNIGHTS.get(key)
-        if base is None:
-            if len(_MIDNIGHTS) > 100_000:
-                _MIDNIGHTS.clear()
-            base = datetime.fromisoformat(text[:10] + "T00:00:00" + zone).timestamp()
-            _MIDNIGHTS[key] = base
-        try:
-            secs = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
-            if n == 32:
-                return base + secs + int(text[20:26]) / 1_000_000
-            return base + secs
-        except ValueError:
-            pass
-    return datetime.fromisoformat(text).timestamp()
+    hit = _RECENT.get(text)
+    if hit is not None:
+        return hit
+    if len(_RECENT) >= _RECENT_MAX:
+        _RECENT.clear()
+    value = _RECENT[text] = _parse_ts(text)
+    return value
+
+
+_fromiso = datetime.fromisoformat
+_RECENT: dict[str, float] = {}
+_RECENT_MAX = 4_096
+
+
+def _parse_ts(text: str) -> float:
+    # C's fromisoformat + timestamp() beats slicing in Python (measured: 0.69 µs vs 1.04 µs).
+    return _fromiso(text).timestamp()
 
 
 @dataclass

@@ -248,6 +248,7 @@ class RuleDetector:
     def __init__(self) -> None:
         self._emitted = Bounded(KEYS_MAX)
         self._on = {t: getattr(self, m) for t, m in self.handles.items()}
+        self.record_types = frozenset(self.handles)  # the engine routes only these to us
 
     def observe(self, item: Item) -> list[AlertDraft]:
         if not isinstance(item, Accepted):

@@ -384,6 +384,7 @@ class ClassDetector:
         self.memo = ContentMemo()
         self._newest = -math.inf  # latest sign-out seen (data time): the sweep's watermark
         self._since_sweep = 0
+        self._span_max = 0.0  # longest time-inside-window span seen (seconds)
         self._handlers = {
             "institution": self._institution,
             "project": self._project,
@@ -395,6 +396,7 @@ class ClassDetector:
             "completion": self._completion,
             "claim": self._claim,
         }
+        self.record_types = frozenset(self._handlers)  # the engine routes only these to us
 
     def observe(self, item: Item) -> list[AlertDraft]:
         if type(item) is not Accepted:
@@ -548,11 +550,18 @@ class ClassDetector:
         burst_ids: list[str] = []
         seen_trainees = {trainee}
         lo = t_in - th.burst_s
-        for (t, tr, aid) in recent:
-            if lo <= t <= t_in and tr not in seen_trainees:
+        # ``recent`` is kept sorted by sign-in time, so the scan stops at the
+        # first sign-in older than the burst window.
+        in_window = []
+        for entry in reversed(recent):
+            if entry[0] < lo:
+                break
+            in_window.append(entry)
+        for (t, tr, aid) in reversed(in_window):  # oldest first, as the rule reads
+            if t <= t_in and tr not in seen_trainees:
                 seen_trainees.add(tr)
                 burst_ids.append(aid)
-        recent.append((t_in, trainee, att_id))
+        _insert_sorted(recent, (t_in, trainee, att_id))
         if len(seen_trainees) >= th.burst_n:
             reasons.append({
                 "rule": "device_burst", "device_id": device, "trainees": len(seen_trainees),
@@ -660,7 +669,12 @@ class ClassDetector:
             spans = self.trainees.setdefault(trainee, deque)
         found: list[dict[str, Any]] = []
         class_id = cs.class_id
-        for (s2, e2, cls2, sid2, att2) in spans:
+        # ``spans`` is sorted by start; once a span starts so early that even the
+        # longest span seen cannot reach into [s, e], no earlier one can either.
+        reach = s + OVERLAP_MIN_S - self._span_max
+        for (s2, e2, cls2, sid2, att2) in reversed(spans):
+            if s2 < reach:
+                break
             if e2 - s < OVERLAP_MIN_S or e - s2 < OVERLAP_MIN_S or cls2 == class_id:
                 continue
             ov = (e if e < e2 else e2) - (s if s > s2 else s2)
@@ -670,7 +684,10 @@ class ClassDetector:
                     "other_attendance_id": att2, "other_class_id": cls2, "other_session_id": sid2,
                     "overlap_minutes": _minutes(ov),
                 })
-        spans.append((s, e, class_id, sess.sid, att_id))
+        found.reverse()  # oldest first, as evidence reads
+        if e - s > self._span_max:
+            self._span_max = e - s
+        _insert_sorted(spans, (s, e, class_id, sess.sid, att_id))
         while len(spans) > TRAINEE_INTERVALS_MAX:
             spans.popleft()
         if not found:
@@ -1064,6 +1081,20 @@ class ClassDetector:
                          "classes": classes[:IDS_PER_ITEM]}] + all_pairs
             self._emit(out, "teacher_double_booked", {"teacher_id": teacher}, severity, evidence, cs.pack, item,
                        f"teacher scheduled in {len(all_pairs)} overlapping session(s) of {len(classes)} classes")
+
+
+def _insert_sorted(window: deque, entry: tuple) -> None:
+    """Append keeping ``window`` sorted by its first field (arrivals are nearly
+    always in time order, so this is an append; a late one is put in place)."""
+    if not window or window[-1][0] <= entry[0]:
+        window.append(entry)
+        return
+    if window.maxlen is not None and len(window) == window.maxlen:
+        window.popleft()
+    i = len(window)
+    while i > 0 and window[i - 1][0] > entry[0]:
+        i -= 1
+    window.insert(i, entry)
 
 
 def _device_window() -> deque:

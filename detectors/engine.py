@@ -1,4 +1,4 @@
-"""The detection engine: every detector sees every feed item, in order.
+"""The detection engine: every detector sees every feed item it reads, in order.
 
 ``DetectionEngine(detectors).observe(item)`` runs the detectors in the order
 given and returns their drafts, one per alert key (a detector may say the
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from detectors.base import AlertDraft, Detector, merge_drafts
-from projections.feed import Item
+from projections.feed import Accepted, Item
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,23 @@ class DetectionEngine:
             raise ValueError(f"detectors listed twice: {sorted(n for n in names if names.count(n) > 1)}")
         self.strict = strict
         self.errors: dict[str, int] = {}
+        # A detector may declare ``record_types``: the accepted record types it
+        # reads (it ignores every other item). Routing by type skips calls that
+        # would return nothing, the bulk of them on attendance-heavy feeds.
+        self._all = tuple(d for d in self.detectors if getattr(d, "record_types", None) is None)
+        self._by_type: dict[str, tuple[Detector, ...]] = {}
+
+    def _for(self, item: Item) -> tuple[Detector, ...]:
+        if type(item) is not Accepted:
+            return self._all
+        route = self._by_type.get(item.type)
+        if route is None:
+            route = tuple(
+                d for d in self.detectors
+                if getattr(d, "record_types", None) is None or item.type in d.record_types
+            )
+            self._by_type[item.type] = route
+        return route
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -47,7 +64,7 @@ class DetectionEngine:
 
     def observe(self, item: Item) -> list[AlertDraft]:
         drafts: list[AlertDraft] = []
-        for d in self.detectors:
+        for d in self._for(item):
             try:
                 got = d.observe(item)
                 if got:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from detectors.base import parse_ts
 from ledger.policy import pack_code_for, pack_for
 from projections.feed import Accepted, Item
 
@@ -107,7 +108,7 @@ _NONE: tuple = ()
 
 
 def _ts(text: str) -> float:
-    return _fromiso(text).timestamp()
+    return parse_ts(text)
 
 
 @dataclass(frozen=True)
@@ -367,8 +368,8 @@ class FeatureBuilder:
         s = c.sessions.get(rec["session_id"])
         if s is None:
             return
-        t_in = _fromiso(rec["sign_in"]).timestamp()
-        t_out = _fromiso(rec["sign_out"]).timestamp()
+        t_in = parse_ts(rec["sign_in"])
+        t_out = parse_ts(rec["sign_out"])
         start = s.start
         end = s.end
         c.signins += 1

@@ -21,7 +21,11 @@ rebuilds from 0 with fresh detectors).
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import sys
 import time
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,7 +107,11 @@ class DetectionSession:
         self.snapshots = snapshots  # detectors.snapshots.FileSnapshots or None
 
     def fingerprint(self) -> str:
-        return ";".join(f"{d.name}/{d.version}" for d in self.engine.detectors)
+        """Detector names, versions and a hash of their code: a snapshot taken
+        by other code is never restored into this code."""
+        return ";".join(f"{d.name}/{d.version}" for d in self.engine.detectors) + ";" + _code_hash(
+            tuple(sorted({type(d).__module__ for d in self.engine.detectors}))
+        )
 
     def _restore(self, stored: int) -> bool:
         """Start from a snapshot at or before ``stored``, if a usable one exists."""
@@ -228,6 +236,16 @@ class DetectionSession:
             k = stats.per_kind.setdefault(kind, {"new": 0, "updated": 0})
             k["new"] += c["new"]
             k["updated"] += c["updated"]
+
+
+@functools.lru_cache(maxsize=8)
+def _code_hash(modules: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for name in modules + ("detectors.base", "detectors.features"):
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def detect(
