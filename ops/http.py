@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from datetime import date
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -25,11 +26,15 @@ BODY_BYTES_MAX = 64 * 1024 * 1024
 def create_app(settings: Settings, services: Any) -> FastAPI:
     """``services`` is an ops.runtime.Services (ledger + downstream catch-up)."""
     app = FastAPI(title="skillfund", version="0.1.0")
-    write_lock = threading.Lock()  # the ledger is a single writer
+    # One request at a time touches the stores: the ledger is a single writer and
+    # the view store's connection is not shared concurrently. Reads are cheap.
+    lock = threading.Lock()
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "store": settings.store_kind, "ledger_position": services.ledger.recorder.max_notification_id() or 0}
+        with lock:
+            position = services.ledger.recorder.max_notification_id() or 0
+        return {"status": "ok", "store": settings.store_kind, "ledger_position": position}
 
     @app.post("/records")
     async def post_records(request: Request) -> JSONResponse:
@@ -47,7 +52,7 @@ def create_app(settings: Settings, services: Any) -> FastAPI:
                 if o.status == "rejected":
                     outcomes.append({"line": o.line, "type": o.type, "id": o.id, "reason": o.reason, "detail": o.detail, "field": o.field})
 
-        with write_lock:
+        with lock:
             started = time.perf_counter()
             summary = ingest_stream(
                 services.ledger, io.BytesIO(body), "http", batch_size=settings.batch_size,
@@ -60,15 +65,23 @@ def create_app(settings: Settings, services: Any) -> FastAPI:
 
     @app.get("/balances")
     def balances(as_of: str | None = None) -> JSONResponse:
-        return JSONResponse(services.balances(as_of=as_of))
+        if as_of is not None:
+            try:
+                as_of = date.fromisoformat(as_of).isoformat()
+            except ValueError:
+                raise HTTPException(422, f"as_of must be a date YYYY-MM-DD, not {as_of!r}") from None
+        with lock:
+            return JSONResponse(services.balances(as_of=as_of))
 
     @app.get("/alerts")
     def alerts(kind: str | None = None, status: str | None = None, since: str | None = None) -> JSONResponse:
-        return JSONResponse(services.alerts(kind=kind, status=status, since=since))
+        with lock:
+            return JSONResponse(services.alerts(kind=kind, status=status, since=since))
 
     @app.get("/metrics")
     def prometheus_metrics() -> PlainTextResponse:
-        services.refresh_gauges()
+        with lock:
+            services.refresh_gauges()
         return PlainTextResponse(generate_latest(metrics.REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -161,7 +161,11 @@ class SQLiteViewStore(ViewStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE)
         # so that a writer takes the lock up front instead of failing midway.
-        self._conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        # One user at a time, possibly from different threads (the HTTP service
+        # hands requests to a thread pool and serializes them with one lock).
+        self._conn = sqlite3.connect(
+            str(self.path), isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
         self._conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = FULL")
