@@ -105,3 +105,36 @@ def test_relay_publishes_the_feed_in_order_once_per_position(kafka_broker, tmp_p
     assert seen == [p for p, _ in want]
     payment = next(i for i in feed.read(ledger.recorder) if isinstance(i, feed.Accepted) and i.type == "payment")
     assert json.loads(json.dumps(payment.record))["amount"] == "600.00"
+
+
+def test_the_same_detectors_behind_kafka_raise_the_same_alerts(kafka_broker, tmp_path):
+    """The relay's topic carries the feed faithfully: detection behind Kafka == in process."""
+    from detectors.engine import DetectionEngine
+    from detectors.registry import all_detectors
+    from ledger.application import Submission
+    from ops.simulate import simulate
+
+    opts = KafkaOptions(kafka_broker, **FAST)
+    ensure_topics(opts, {EVENTS_TOPIC: 1})
+    settings = Settings(data_dir=tmp_path / "d")
+    ledger = open_ledger(settings)
+    lines = [json.dumps(r, ensure_ascii=False) for r in simulate(seed=4, classes=24, fraud_rate=0.3).records]
+    for i in range(0, len(lines), 1000):
+        ledger.submit([Submission.from_text(x, line=i + j + 1) for j, x in enumerate(lines[i : i + 1000])])
+    views = open_store(settings)
+    relay = Relay(ledger.recorder, views, opts)
+    relay.run()
+    relay.close()
+
+    def keys(items) -> list[tuple[str, str, str]]:
+        engine = DetectionEngine(all_detectors())
+        drafts = {}
+        for item in items:
+            for d in engine.observe(item):
+                drafts[d.key] = d
+        return sorted((d.key, d.severity, json.dumps(d.evidence, sort_keys=True)) for d in drafts.values())
+
+    in_process = keys(feed.read(ledger.recorder))
+    behind_kafka = keys(consume_events(opts, group_id="t-detectors", idle_polls_max=3))
+    assert len(in_process) >= 5
+    assert behind_kafka == in_process
