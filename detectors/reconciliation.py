@@ -73,6 +73,11 @@ class UnreconciledOutflow(RuleDetector):
             out.extend(self._report(self.recon.add_payment(item.record), item))
         elif item.type == "bank_statement":
             out.extend(self._report(self.recon.add_bank_line(item.record), item))
+            # Causal order (records.md): a payment precedes the bank's debit for
+            # it, so every payment this line could match has arrived. Judge it
+            # now; waiting for the data clock would leave the last lines of a
+            # feed unjudged for as long as nothing newer arrives.
+            out.extend(self._report(self.recon.settle(None), item))
         at = item.record.get("at")
         if isinstance(at, str):
             today = local_dt(at).date()

@@ -226,22 +226,22 @@ def test_notice_none_at_all_and_one_for_another_claim() -> None:
 # ------------------------------------------------------------------ unreconciled_outflow
 
 
-def test_unreconciled_line_without_payment_waits_for_its_window() -> None:
+def test_unreconciled_line_without_payment_is_judged_when_it_arrives() -> None:
+    """Payments precede the bank's debit for them (causal order), so a line that
+    matches no earlier payment is raised at once, also when it is the feed's last."""
     f = Story()
     f.claim_for("claim-1", "2024-01-26T10:00:00+08:00", [T1], kind="skill_upgrade")
     f.pay("pay-1", "claim-1", "2024-02-08T10:00:00+08:00", "300.00", bank_ref="BR-1")
     f.bank("bank-1", "2024-02-09", "-300.00", "BR-1")
-    f.bank("bank-2", "2024-02-09", "-45000.00", "BR-X", counterparty="6222029999")
-    f.tick("2024-02-14T12:00:00+08:00")  # value_date + 5: the window is still open
     det = reconciliation.UnreconciledOutflow()
     assert run([det], f.items, finish=False) == []
-    f.tick("2024-02-15T08:00:00+08:00")
+    f.bank("bank-2", "2024-02-09", "-45000.00", "BR-X", counterparty="6222029999")
     drafts = det.observe(f.items[-1])
     assert [d.subject for d in drafts] == [{"bank_ref": "BR-X"}]
     d = drafts[0]
     assert d.evidence[0]["reason"] == "no_payment" and d.evidence[0]["bank_line_record"] == "bank-2"
     assert d.severity == "high"
-    assert d.raised_at == "2024-02-15T08:00:00+08:00"
+    assert d.raised_at == f.items[-1].record["at"]
     # the account was seen paying a 320500 payment: its pack's citations
     assert d.policy == ["苏府办〔2017〕372号 七(四)", DEFAULT_CITE]
     assert_names_records(drafts, f)
@@ -267,13 +267,19 @@ def test_unreconciled_fallback_outside_the_window_raises() -> None:
     assert drafts[0].severity == "medium"
 
 
-def test_unreconciled_payment_arriving_after_its_line_raises_nothing() -> None:
+def test_unreconciled_line_before_its_payment_is_raised_and_named_by_the_payment_later() -> None:
+    """Out of causal order (a bank debit recorded before its payment order) the
+    line is raised when it arrives; the payment that later carries its bank_ref
+    is matched in the reconciliation report, and the alert stays for the
+    inspector to dismiss with that reason (alerts are never withdrawn)."""
     f = Story()
     f.claim_for("claim-1", "2024-01-26T10:00:00+08:00", [T1], kind="skill_upgrade")
     f.bank("bank-1", "2024-02-09", "-300.00", "BR-1")
     f.pay("pay-1", "claim-1", "2024-02-08T10:00:00+08:00", "300.00", bank_ref="BR-1")
     f.tick("2024-03-01T08:00:00+08:00")
-    assert run(reconciliation.detectors(), f.items) == []
+    drafts = run(reconciliation.detectors(), f.items)
+    assert [d.subject for d in drafts] == [{"bank_ref": "BR-1"}]
+    assert drafts[0].evidence[0]["reason"] == "no_payment"
 
 
 def test_unreconciled_extra_debit_on_a_used_reference() -> None:
