@@ -462,10 +462,13 @@ class Alerts(Application[UUID]):
         raise AssertionError("unreachable")
 
 
-def contract_view(alert: dict[str, Any]) -> dict[str, Any]:
-    """The contract's alert line: the contract keys first, then status and detector."""
+def contract_view(alert: dict[str, Any], *, case: bool = False) -> dict[str, Any]:
+    """The contract's alert line, exactly its keys; ``case`` adds the case
+    workflow's fields (status, detector, history) after them."""
     out = {k: alert[k] for k in CONTRACT_KEYS if k in alert}
-    out["status"] = alert["status"]
-    out["detector"] = alert["detector"]
+    if case:
+        for k in ("status", "detector", "history"):
+            if k in alert:
+                out[k] = alert[k]
     return out
 

@@ -248,7 +248,9 @@ class RuleDetector:
     def __init__(self) -> None:
         self._emitted = Bounded(KEYS_MAX)
         self._on = {t: getattr(self, m) for t, m in self.handles.items()}
-        self.record_types = frozenset(self.handles)  # the engine routes only these to us
+        # The engine routes only these types to us -- when our observe is the
+        # generic dispatch below; a subclass with its own observe sees everything.
+        self.record_types = frozenset(self.handles) if type(self).observe is RuleDetector.observe else None
 
     def observe(self, item: Item) -> list[AlertDraft]:
         if not isinstance(item, Accepted):

@@ -23,6 +23,7 @@ import orjson
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import StoredEvent
 
+from ledger.money import fen_to_yuan
 from ledger.postings import Transaction, fund_account
 
 NS = uuid5(NAMESPACE_URL, "https://skillfund.invalid/ledger")
@@ -144,7 +145,7 @@ class FundAccount(Aggregate):
         if self.balance_fen + delta < 0:
             raise RuleViolation(
                 "overdraft",
-                f"payment of {-delta} fen exceeds the balance {self.balance_fen} fen of "
+                f"payment of {fen_to_yuan(-delta)} exceeds the balance {fen_to_yuan(self.balance_fen)} of "
                 f"{self.fund_source} in {self.region}",
                 field="amount",
             )
@@ -215,8 +216,8 @@ class Claim(Aggregate):
         if self.paid_fen + fen > self.approved_fen:
             raise RuleViolation(
                 "exceeds_approved",
-                f"payments on claim {self.claim_id} would total {self.paid_fen + fen} fen, "
-                f"above the approved {self.approved_fen} fen",
+                f"payments on claim {self.claim_id} would total {fen_to_yuan(self.paid_fen + fen)}, "
+                f"above the approved {fen_to_yuan(self.approved_fen)}",
                 field="amount",
             )
 
@@ -229,8 +230,8 @@ class Claim(Aggregate):
         if self.recovered_fen + fen > self.paid_fen:
             raise RuleViolation(
                 "recovery_exceeds_paid",
-                f"recoveries on claim {self.claim_id} would total {self.recovered_fen + fen} fen, "
-                f"above the {self.paid_fen} fen paid",
+                f"recoveries on claim {self.claim_id} would total {fen_to_yuan(self.recovered_fen + fen)}, "
+                f"above the {fen_to_yuan(self.paid_fen)} paid",
                 field="amount",
             )
 

@@ -214,6 +214,8 @@ class Ledger(Application[UUID]):
         rejections_made: set[UUID],
         careful: bool,
     ) -> Outcome:
+        if field_ and not detail.startswith("field "):
+            detail = f"field {field_}: {detail}"  # every rejection names the field at fault
         outcome = Outcome("rejected", sub.line, rtype, rid, reason, detail, field_)
         if sub.replay_of is not None:
             old = uow.get(Rejection, sub.replay_of)

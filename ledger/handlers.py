@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ledger.aggregates import Claim, Class, EntityKey, FundAccount, Institution, Project, RuleViolation
+from ledger.money import fen_to_yuan
 from ledger.policy import pack_code_for, pack_for
 from ledger.postings import Transaction, appropriation_postings, payment_postings, recovery_postings
 
@@ -233,7 +234,7 @@ def payment(uow: UnitOfWork, rec: Any) -> str | None:
     if acct is None or balance < rec.amount:
         raise RuleViolation(
             "overdraft",
-            f"payment of {rec.amount} fen exceeds the balance {balance} fen of {rec.fund_source} in {pack_code}",
+            f"payment of {fen_to_yuan(rec.amount)} exceeds the balance {fen_to_yuan(balance)} of {rec.fund_source} in {pack_code}",
             field="amount",
         )
     txn = Transaction(

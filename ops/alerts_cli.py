@@ -5,8 +5,8 @@
 
 ``alerts`` first catches detection up with the ledger (so the list reflects
 every accepted record; ``--no-refresh`` reads the store as it is), then
-prints. ``--format jsonl`` is the record contract's alert line (the contract
-keys first, then ``status`` and ``detector``), identity numbers in full
+prints. ``--format jsonl`` is the record contract's alert line, exactly its
+keys (``--case`` adds status, detector and history after them), identity numbers in full
 (inspectors have need to know); the table masks them.
 
 Errors a user can fix (unknown alert id, empty note, officer or action, an
@@ -118,6 +118,7 @@ def register(app: typer.Typer) -> None:
         since: Annotated[Optional[str], typer.Option("--since", help="only alerts raised on or after this date (YYYY-MM-DD)")] = None,
         status: Annotated[Optional[str], typer.Option("--status", help=f"only alerts in this status: {', '.join(STATUSES)}")] = None,
         refresh: Annotated[bool, typer.Option("--refresh/--no-refresh", help="catch detection up with the ledger first")] = True,
+        case: Annotated[bool, typer.Option("--case", help="jsonl: add status, detector and the action history after the contract's keys")] = False,
     ) -> None:
         """List alerts with their evidence and policy citations."""
         if format not in ("table", "jsonl"):
@@ -137,7 +138,7 @@ def register(app: typer.Typer) -> None:
         if format == "jsonl":
             out = sys.stdout.buffer
             for a in rows:
-                out.write(orjson.dumps(contract_view(a)) + b"\n")
+                out.write(orjson.dumps(contract_view(a, case=case)) + b"\n")
             out.flush()
             return
         _print_table(rows)

@@ -100,15 +100,10 @@ def rejections(
     if format == "jsonl":
         out = sys.stdout
         for r in rows:
+            # exactly the contract's keys; the field at fault is named in the detail
             d = {"type": r.record_type, "id": r.record_id, "reason": r.reason, "detail": r.detail}
             if r.line is not None:
                 d["line"] = r.line
-            if r.field:
-                d["field"] = r.field
-            if r.source:
-                d["source"] = r.source
-            if all_:
-                d["resolved"] = r.resolved
             out.write(json.dumps(d, ensure_ascii=False) + "\n")
         return
     if format != "table":
@@ -199,7 +194,7 @@ def demo(
         rank = {"critical": 3, "high": 2, "medium": 1, "low": 0}
         # a rule alert shows best what evidence means: the records an inspector checks
         example = max(alerts, key=lambda a: (a["kind"] != "anomalous_class", rank[a["severity"]], len(a["evidence"])))
-        view = contract_view(example)
+        view = contract_view(example, case=True)
         typer.echo("\n== one alert, as an inspector sees it (skillfund alerts --format jsonl)")
         typer.echo(_mask_text(json.dumps(view, ensure_ascii=False, indent=2)[:4000]))
     typer.echo(f"\nstore: {settings.describe()}")

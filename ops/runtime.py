@@ -69,7 +69,7 @@ class Services:
         return bal.to_json(bal.balances(self.views, as_of=as_of))
 
     def alerts(self, *, kind: str | None, status: str | None, since: str | None) -> list[dict[str, Any]]:
-        return [contract_view(a) | {"status": a["status"]} for a in self.alerts_app.list(kind=kind, since=since, status=status)]
+        return [contract_view(a, case=True) for a in self.alerts_app.list(kind=kind, since=since, status=status)]
 
     def refresh_gauges(self) -> None:
         metrics.LEDGER_POSITION.set(self.ledger.recorder.max_notification_id() or 0)

@@ -279,3 +279,30 @@ def test_the_contract_example_raises_nothing_with_every_detector(tmp_path) -> No
     stats = detect(ledger.recorder, alerts)
     assert stats.items > 0 and stats.new == 0 and alerts.list() == []
     assert stats.errors == {}
+
+
+def test_routing_by_record_type_loses_no_alert():
+    """The engine routes items by record type; every detector must still see what it reads."""
+    import json as _json
+
+    from detectors.engine import DetectionEngine
+    from detectors.registry import all_detectors
+    from ops.simulate import simulate
+    from projections.feed import Accepted
+    from ledger.policy import pack_code_for
+
+    sim = simulate(seed=1, classes=40, fraud_rate=0.3)
+    items = [
+        Accepted(position=i + 1, type=r["type"], id=r["id"], record=_json.loads(_json.dumps(r)),
+                 pack=pack_code_for(r["region"]) if "region" in r else "320500")
+        for i, r in enumerate(sim.records)
+    ]
+    routed = DetectionEngine(all_detectors())
+    unrouted = DetectionEngine(all_detectors())
+    for d in unrouted.detectors:  # the same detectors, each offered every item
+        d.record_types = None
+    unrouted._all = tuple(unrouted.detectors)
+    a = {d.key for it in items for d in routed.observe(it)}
+    b = {d.key for it in items for d in unrouted.observe(it)}
+    assert a == b
+    assert {k.split("|")[0] for k in a} >= {"unreconciled_outflow", "inflated_headcount", "split_payment"}

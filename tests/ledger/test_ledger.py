@@ -123,7 +123,9 @@ def test_overdraft_against_the_pack_region_balance(ledger):
     submit(ledger, [small] + upto(recs, "pay-rec-0001")[1:])
     result = submit(ledger, [by_id(recs, "pay-rec-0001")])
     assert reasons(result) == ["overdraft"]
-    assert "59999" in result.outcomes[0].detail
+    assert result.outcomes[0].detail == (
+        "field amount: payment of 600.00 exceeds the balance 599.99 of ui_surplus in 320500"
+    )
     top_up = dict(small, id="appr-0002", amount="0.01", region="320506")  # a district posts to its pack
     submit(ledger, [top_up])
     assert reasons(submit(ledger, [by_id(recs, "pay-rec-0001")])) == [None]
