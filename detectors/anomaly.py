@@ -385,7 +385,8 @@ class AnomalyDetector:
         return [self._score(f, trigger) for f in pending]
 
     def _score(self, f: ClassFeatures, trigger: ClassFeatures | None = None) -> Scored:
-        assert self.model is not None
+        if self.model is None:
+            raise RuntimeError("scoring before the anomaly model is fitted")
         s = self.model.score(f, trigger)
         self.scores[f.class_id] = s.score
         if len(self.scores) > SCORES_KEPT:

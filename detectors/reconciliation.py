@@ -118,7 +118,8 @@ class UnreconciledOutflow(RuleDetector):
         }
         if v.status == "amount_mismatch":
             p = v.payment
-            assert p is not None
+            if p is None:
+                raise ValueError(f"amount mismatch on {ln.bank_ref} names no payment")
             diff = ln.outflow - p.amount
             ev.update(
                 reason="amount_mismatch",

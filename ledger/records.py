@@ -1141,18 +1141,20 @@ RECORD_CLASSES: dict[str, type[Record]] = {
 
 def _check_tables() -> None:
     """The field tables and the pydantic models must name the same fields in the same order."""
-    assert tuple(RECORD_CLASSES) == RECORD_TYPES
+    if tuple(RECORD_CLASSES) != RECORD_TYPES:
+        raise RuntimeError("RECORD_CLASSES and RECORD_TYPES disagree")
     for t, cls in RECORD_CLASSES.items():
         names = [f.name for f in cls._fields]
         model = [n for n in cls.model_fields if n not in ("type", "id", "at")]
-        assert names == model, (t, names, model)
-        assert cls.model_fields["type"].default == t
+        if names != model or cls.model_fields["type"].default != t:
+            raise RuntimeError(f"{t}: field table {names} and model {model} disagree")
         cls._has_region = "region" in names
         cls._field_plan = _plan(cls._fields)
     for cls in (*RECORD_CLASSES.values(), Venue, Session):
         cls._encoders = tuple((f.name, f.encode) for f in cls._fields)
     for cls in (Venue, Session):
-        assert [f.name for f in cls._fields] == list(cls.model_fields), cls
+        if [f.name for f in cls._fields] != list(cls.model_fields):
+            raise RuntimeError(f"{cls.__name__}: field table and model disagree")
 
 
 _check_tables()

@@ -206,7 +206,8 @@ class Settings(BaseSettings):
                 f"{p}_SQLITE_LOCK_TIMEOUT": str(SQLITE_LOCK_TIMEOUT_S),
             }
         pg = self.postgres
-        assert pg is not None
+        if pg is None:
+            raise RuntimeError("postgres store without a database URL")
         env = {
             f"{p}_PERSISTENCE_MODULE": "eventsourcing.postgres",
             f"{p}_POSTGRES_DBNAME": pg.dbname,
@@ -225,7 +226,8 @@ class Settings(BaseSettings):
         """One line for logs. Never contains the database password."""
         if self.store_kind == "postgres":
             pg = self.postgres
-            assert pg is not None
+            if pg is None:
+                raise RuntimeError("postgres store without a database URL")
             store = f"store=postgres url={pg.safe_url()}"
             if self.database_schema:
                 store += f" schema={self.database_schema}"
