@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import sys
 from pathlib import Path

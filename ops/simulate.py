@@ -491,7 +491,7 @@ class _Gen:
     # ------------------------------------------------------------------ catalogue
 
     def setup_catalogue(self) -> None:
-        rng, reg = self.rng, self.reg
+        rng = self.rng
         n_inst = max(3, round(self.n_classes / 8))
         self.insts: list[_Inst] = []
         for n in range(1, n_inst + 1):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from detectors import anomaly
-from detectors.anomaly import AnomalyDetector, AnomalyModel, _CompiledForest, detectors
+from detectors.anomaly import AnomalyDetector, AnomalyModel, detectors
 from detectors.base import AlertDraft
 from detectors.features import FEATURES, PEER_MIN, FeatureBuilder, PeerStats
 from projections.feed import Accepted

@@ -129,7 +129,7 @@ def test_beancount_export(books_factory, tmp_path):
     asserted = _write(b.store, path, fmt="beancount")
     text = path.read_text(encoding="utf-8")
     assert "2024-01-02 open Assets:Fund:UiSurplus:R320500 CNY" in text
-    assert f"2024-08-21 balance Assets:Fund:UiSurplus:R320500" in text
+    assert "2024-08-21 balance Assets:Fund:UiSurplus:R320500" in text
     assert asserted == {"assets:fund:ui_surplus:320500": 499_870_000}
     assert "4998700.00 CNY" in text
     assert not RESIDENT.search(text)
