@@ -61,3 +61,21 @@ def test_metric_labels_never_carry_a_resident_id():
     labels = re.findall(r"\{([^}]*)\}", text)
     assert labels, "no labelled series to check"
     assert not any(re.search(r"\d{17}[\dX]", ls) for ls in labels)
+
+
+def test_promtool_checks_the_stack_config(promtool_bin):
+    out = subprocess.run(
+        [promtool_bin, "check", "config", "prometheus.yml"], capture_output=True, text=True, timeout=60, cwd=RULES.parent
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_compose_mounts_files_that_exist():
+    compose = (OPS / "compose.yaml").read_text(encoding="utf-8")
+    mounts = re.findall(r"- (\./[\w./-]+):", compose)
+    assert len(mounts) >= 4
+    for m in mounts:
+        assert (OPS / m).exists(), m
+    assert "ops/Dockerfile" in compose and (OPS / "Dockerfile").exists()
+    for name in ("skillfund serve", "skillfund consume", "skillfund relay"):
+        assert name.split()[1] in compose
