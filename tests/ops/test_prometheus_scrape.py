@@ -63,6 +63,10 @@ def test_prometheus_scrapes_skillfund_and_loads_its_rules(tmp_path):
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
         assert server.started, "skillfund HTTP service did not start"
+        from ops import metrics
+
+        # The registry is the process's: other tests may have counted records already.
+        before = metrics.RECORDS.labels(outcome="accepted", reason="")._value.get()
         req = urllib.request.Request(f"http://127.0.0.1:{app_port}/records", data=EXAMPLES.read_bytes(), method="POST")
         with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - loopback only
             assert json.loads(r.read())["accepted"] == 21
@@ -93,7 +97,7 @@ def test_prometheus_scrapes_skillfund_and_loads_its_rules(tmp_path):
             result = got.get("data", {}).get("result", [])
             if result:
                 value = float(result[0]["value"][1])
-        assert value == 21.0, f"prometheus did not scrape skillfund: {value!r}"
+        assert value == before + 21.0, f"prometheus did not scrape skillfund: {value!r} (before {before})"
         balance = _get(f"{base}/query?query=" + urllib.parse.quote("skillfund_fund_balance_yuan"))["data"]["result"]
         assert [(r["metric"]["fund_source"], r["metric"]["region"], float(r["value"][1])) for r in balance] == [
             ("ui_surplus", "320500", 4999700.0)
