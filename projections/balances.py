@@ -24,7 +24,7 @@ from ledger.money import fen_to_yuan
 from ledger.policy import pack_code_for
 from projections import feed
 from projections.runner import Projection
-from projections.store import Tx, ViewStore
+from projections.store import Tx, ViewStore, where
 
 BY_CHOICES = ("fund", "kind", "month")
 
@@ -104,18 +104,11 @@ class BalancesProjection(Projection):
 
 
 def _where(as_of: str | None, region: str | None, date_from: str | None = None) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if as_of is not None:
-        clauses.append("date <= ?")
-        params.append(as_of)
-    if date_from is not None:
-        clauses.append("date >= ?")
-        params.append(date_from)
-    if region is not None:
-        clauses.append("region = ?")
-        params.append(pack_region(region))
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return where(
+        ("date <= ?", as_of),
+        ("date >= ?", date_from),
+        ("region = ?", None if region is None else pack_region(region)),
+    )
 
 
 def pack_region(region: str) -> str:

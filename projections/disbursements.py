@@ -32,7 +32,7 @@ from ledger.ids import mask_party, mask_resident_id
 from ledger.money import fen_to_decimal, fen_to_yuan, parse_fen
 from projections import feed
 from projections.runner import Projection
-from projections.store import Tx, ViewStore
+from projections.store import Tx, ViewStore, where
 
 TYPES = frozenset(
     {"institution", "project", "class_opened", "claim", "claim_reviewed", "payment", "recovery"}
@@ -256,18 +256,7 @@ _CLAIM_COLS = (
 
 
 def _filters(region: str | None, date_from: str | None, date_to: str | None) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if region is not None:
-        clauses.append("x.region = ?")
-        params.append(region)
-    if date_from is not None:
-        clauses.append("x.date >= ?")
-        params.append(date_from)
-    if date_to is not None:
-        clauses.append("x.date <= ?")
-        params.append(date_to)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return where(("x.region = ?", region), ("x.date >= ?", date_from), ("x.date <= ?", date_to))
 
 
 def ledger_rows(

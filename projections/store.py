@@ -243,6 +243,14 @@ class PostgresViewStore(ViewStore):
         return f"postgres {self._where} schema={self.schema}"
 
 
+def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """`` WHERE a AND b`` from (sql, value) pairs, leaving out those whose value is None."""
+    used = [(sql, value) for sql, value in conditions if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(sql for sql, _ in used), [value for _, value in used]
+
+
 def open_store(settings: StoreSettings) -> ViewStore:
     """The view store the configuration names (see module docstring)."""
     url = getattr(settings, "database_url", None)
