@@ -29,33 +29,16 @@ from ledger.ids import mask_resident_id
 from ledger.policy import ALERT_KINDS
 from ops.settings import Settings
 
-ALERTS_SQLITE_FILENAME = "alerts.sqlite"
 _RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dX](?![0-9A-Za-z])")
 
 
 # ------------------------------------------------------------------ wiring
 
 
-def alerts_env(settings: Settings) -> dict[str, str]:
-    """The Alerts app's eventsourcing env; on SQLite its own file beside the ledger's
-    (eventsourcing's SQLite table is always ``stored_events``: one file per app)."""
-    env = dict(settings.eventsourcing_env(Alerts.name))
-    if settings.store_kind == "sqlite":
-        key = "ALERTS_SQLITE_DBNAME"
-        ledger_db = settings.eventsourcing_env("Ledger").get("LEDGER_SQLITE_DBNAME")
-        if env.get(key) in (None, ledger_db):
-            env[key] = str(settings.data_dir / ALERTS_SQLITE_FILENAME)
-    return env
-
-
 def open_alerts(settings: Settings) -> Alerts:
-    """``ops.runtime.open_alerts`` when the runtime has it, else built here."""
-    from ops import runtime
+    from ops.runtime import open_alerts as opener
 
-    opener = getattr(runtime, "open_alerts", None)
-    if opener is not None:
-        return opener(settings)
-    return Alerts(env=alerts_env(settings))
+    return opener(settings)
 
 
 def _open_ledger(settings: Settings) -> Any:
@@ -165,8 +148,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as e:  # a bad environment is the user's to fix: say what
-        typer.echo(f"skillfund: bad configuration: {e}", err=True)
-        raise typer.Exit(2) from e
+    from ops.runtime import load_settings
+
+    return load_settings()

@@ -30,11 +30,9 @@ app = typer.Typer(
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as e:  # a bad environment is the user's to fix: say what
-        typer.echo(f"skillfund: bad configuration: {e}", err=True)
-        raise typer.Exit(2) from e
+    from ops.runtime import load_settings
+
+    return load_settings()
 
 
 @app.command()

@@ -32,17 +32,18 @@ def _fail(msg: str, code: int = 2) -> typer.Exit:
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as e:  # a bad environment is the user's to fix: say what
-        raise _fail(f"bad configuration: {e}") from e
+    from ops.runtime import load_settings
+
+    return load_settings()
 
 
 @contextmanager
 def views(settings: Settings | None = None, *, refresh: bool = True) -> Iterator[ViewStore]:
     """The view store, caught up with the ledger (incrementally) when ``refresh``."""
     settings = settings or _settings()
-    ledger = Ledger(env=settings.eventsourcing_env("LEDGER"))
+    from ops.runtime import open_ledger
+
+    ledger = open_ledger(settings)
     store = open_store(settings)
     try:
         if refresh:

@@ -17,6 +17,17 @@ from projections.runner import all_projections, catch_up
 from projections.store import ViewStore, open_store
 
 
+def load_settings() -> Settings:
+    """Settings from the environment; a bad environment is the user's to fix: say what, exit 2."""
+    import typer
+
+    try:
+        return Settings()
+    except Exception as e:
+        typer.echo(f"skillfund: bad configuration: {e}", err=True)
+        raise typer.Exit(2) from e
+
+
 def open_ledger(settings: Settings) -> Ledger:
     return Ledger(env=settings.eventsourcing_env(Ledger.name))
 

@@ -12,11 +12,9 @@ from ops.settings import Settings
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as e:
-        typer.echo(f"skillfund: bad configuration: {e}", err=True)
-        raise typer.Exit(2) from e
+    from ops.runtime import load_settings
+
+    return load_settings()
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,7 @@ from detectors.alerts import (
 )
 from detectors.base import AlertDraft
 from ledger.application import Ledger
-from ops.alerts_cli import alerts_env, register
+from ops.alerts_cli import register
 from ops.settings import Settings
 
 POLICY = ["苏府办〔2017〕372号 三(二)"]
@@ -44,7 +44,7 @@ def settings(store_env: Settings) -> Settings:
 
 @pytest.fixture
 def alerts(settings: Settings) -> Iterator[Alerts]:
-    a = Alerts(env=alerts_env(settings))
+    a = Alerts(env=settings.eventsourcing_env(Alerts.name))
     try:
         yield a
     finally:
@@ -56,7 +56,7 @@ def alerts(settings: Settings) -> Iterator[Alerts]:
 
 def test_sqlite_alerts_live_in_their_own_file(tmp_path) -> None:
     s = Settings(data_dir=tmp_path, database_url=None)
-    env = alerts_env(s)
+    env = s.eventsourcing_env(Alerts.name)
     assert env["ALERTS_PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
     assert env["ALERTS_SQLITE_DBNAME"] != s.eventsourcing_env("Ledger")["LEDGER_SQLITE_DBNAME"]
 
@@ -129,7 +129,7 @@ def test_alert_events_and_tracking_are_one_transaction(alerts: Alerts, monkeypat
 
 
 def test_a_second_writer_is_fenced_by_the_tracking(alerts: Alerts, settings: Settings) -> None:
-    other = Alerts(env=alerts_env(settings))
+    other = Alerts(env=settings.eventsourcing_env(Alerts.name))
     try:
         assert alerts.record([draft()], 10) == (1, 0)
         with pytest.raises(PositionBehind):
@@ -323,7 +323,7 @@ def test_cli_alerts_jsonl_table_and_actions(settings: Settings, cli) -> None:
     assert r.exit_code == 2 and "dismissed" in r.stderr
 
     # running detection again over the same store raises nothing new, updates nothing
-    store = Alerts(env=alerts_env(settings))
+    store = Alerts(env=settings.eventsourcing_env(Alerts.name))
     try:
         before = store.list()
         r = runner.invoke(app, ["alerts", "--format", "jsonl"])

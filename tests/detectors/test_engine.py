@@ -16,7 +16,6 @@ from detectors.registry import all_detectors, all_kinds
 from detectors.runner import DetectionSession, detect
 from ledger.application import Ledger
 from ledger.policy import ALERT_KINDS
-from ops.alerts_cli import alerts_env
 from ops.settings import Settings
 from projections import feed
 from projections.feed import Accepted
@@ -144,7 +143,7 @@ def view(alerts: Alerts) -> list[tuple]:
 @pytest.fixture
 def stores(store_env: Settings) -> Iterator[tuple[Ledger, Alerts, Settings]]:
     ledger = Ledger(env=store_env.eventsourcing_env("Ledger"))
-    alerts = Alerts(env=alerts_env(store_env))
+    alerts = Alerts(env=store_env.eventsourcing_env(Alerts.name))
     try:
         yield ledger, alerts, store_env
     finally:
@@ -248,7 +247,7 @@ class AlertsCopy(Alerts):
 def other_store(settings: Settings) -> Alerts:
     if settings.store_kind == "sqlite":
         return alerts_sqlite(settings.data_dir, "one-shot.sqlite")
-    env = {k.replace("ALERTS_", "ALERTSCOPY_", 1): v for k, v in alerts_env(settings).items()}
+    env = {k.replace("ALERTS_", "ALERTSCOPY_", 1): v for k, v in settings.eventsourcing_env(Alerts.name).items()}
     return AlertsCopy(env=env)
 
 
