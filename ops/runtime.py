@@ -10,7 +10,6 @@ from detectors.registry import all_detectors
 from detectors.runner import DetectionSession
 from detectors.snapshots import FileSnapshots
 from ledger.application import Ledger
-from ledger.money import fen_to_yuan
 from ops import metrics
 from ops.settings import Settings
 from projections.runner import all_projections, catch_up
@@ -96,9 +95,10 @@ class Services:
         for (kind, severity), n in counts.items():
             metrics.ALERTS_OPEN.labels(kind=kind, severity=severity).set(n)
         metrics.FUND_BALANCE_YUAN.clear()
-        for acct in self.ledger.fund_accounts():
+        # From the balances view (one indexed query), not by scanning the ledger's log.
+        for row in self.balances():
             # display only: Prometheus gauges are floats; the books stay in fen
-            metrics.FUND_BALANCE_YUAN.labels(fund_source=acct.fund_source, region=acct.region).set(float(fen_to_yuan(acct.balance_fen)))
+            metrics.FUND_BALANCE_YUAN.labels(fund_source=row["fund_source"], region=row["region"]).set(float(row["balance"]))
 
     def close(self) -> None:
         self.views.close()
